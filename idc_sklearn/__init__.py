@@ -1,0 +1,52 @@
+"""idc_sklearn: the MLBN Inception network for IDC patches as a sklearn estimator.
+
+Every public name is listed in ``_PUBLIC`` with the module that defines it, so a
+reader finds any of them in one hop. They are imported on first use (PEP 562), which
+keeps ``import idc_sklearn.datasets`` free of torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    # the network (torch only)
+    "MLBNBlock": "idc_sklearn.network",
+    "MLBNInception": "idc_sklearn.network",
+    # the estimators
+    "PatchNetClassifier": "idc_sklearn.classifier",
+    "MLBNInceptionClassifier": "idc_sklearn.classifier",
+    "PatientValidSplit": "idc_sklearn.split",
+    "PatchResampler": "idc_sklearn.resampling",
+    # data
+    "load_idc": "idc_sklearn.datasets",
+    "read_patient_split": "idc_sklearn.datasets",
+    "make_idc_patches": "idc_sklearn.datasets",
+    # baselines, metrics and the comparison
+    "JanowczykCNNClassifier": "idc_sklearn.baselines",
+    "CruzRoaCNNClassifier": "idc_sklearn.baselines",
+    "make_baseline": "idc_sklearn.baselines",
+    "BASELINES": "idc_sklearn.baselines",
+    "SCORING": "idc_sklearn.metrics",
+    "patient_scores": "idc_sklearn.metrics",
+    "compare_models": "idc_sklearn.comparison",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    try:
+        module = _PUBLIC[name]
+    except KeyError:
+        msg = f"module 'idc_sklearn' has no attribute {name!r}"
+        raise AttributeError(msg) from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -1,0 +1,123 @@
+"""Validation of patch arrays at the library's boundary (numpy only).
+
+Estimators and feature transformers take patches either as 4-D image arrays
+``(n, height, width, channels)`` - channels last, as images are stored - or as the
+2-D ``(n, height * width * channels)`` form that imbalanced-learn samplers and sklearn
+transformers hand on. Both are returned as a 4-D *view* of the caller's memory: the
+dtype is kept (uint8 stays uint8) so that no float copy of a full dataset is ever made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+DEFAULT_PATCH_SHAPE = (50, 50, 3)
+
+# Large float arrays are checked for NaN/inf in slices, so the check never allocates
+# a boolean mask the size of the data.
+_FINITE_CHECK_ROWS = 4096
+
+
+def check_patch_shape(
+    patch_shape, *, name: str = "patch_shape"
+) -> tuple[int, int, int]:
+    """Validate a ``(height, width, channels)`` triple of positive ints."""
+    if (
+        not isinstance(patch_shape, Sequence)
+        or isinstance(patch_shape, str)
+        or len(patch_shape) != 3
+        or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+            for v in patch_shape
+        )
+        or not all(v > 0 for v in patch_shape)
+    ):
+        raise ValueError(
+            f"{name} must be a tuple (height, width, channels) of 3 positive ints; "
+            f"got {patch_shape!r}."
+        )
+    return tuple(int(v) for v in patch_shape)
+
+
+def check_patches(
+    X,
+    patch_shape=DEFAULT_PATCH_SHAPE,
+    *,
+    name: str = "X",
+    check_finite: bool = True,
+) -> np.ndarray:
+    """Return ``X`` as a 4-D ``(n, height, width, channels)`` array without copying.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, height, width, channels) or (n, height*width*channels)
+        Patches, uint8 in 0-255 or float (or any real numeric dtype). A 2-D array is
+        read as flattened patches of ``patch_shape`` (C order, channels last).
+    patch_shape : tuple of int, default=(50, 50, 3)
+        ``(height, width, channels)`` the patches must have.
+    name : str, default="X"
+        The argument's name, used in error messages.
+    check_finite : bool, default=True
+        Reject NaN and infinity in float input.
+
+    Returns
+    -------
+    patches : ndarray of shape (n, height, width, channels)
+        A view of ``X`` where ``X`` is a numpy array; its dtype is unchanged.
+
+    Raises
+    ------
+    ValueError, TypeError
+        With the argument's name, what was received and what was expected.
+    """
+    height, width, channels = check_patch_shape(patch_shape)
+    n_features = height * width * channels
+    if not isinstance(X, np.ndarray):
+        if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        else:
+            raise TypeError(
+                f"{name} must be a numpy array of patches; got {type(X).__name__}."
+            )
+    if X.dtype == bool or not (
+        np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
+    ):
+        raise TypeError(
+            f"{name} must hold real numbers (uint8 0-255 or float); "
+            f"got dtype {X.dtype}."
+        )
+    if X.ndim == 4:
+        if X.shape[1:] != (height, width, channels):
+            hint = ""
+            if X.shape[1] == channels and X.shape[2:] == (height, width):
+                hint = " It looks channels-first; pass X.transpose(0, 2, 3, 1)."
+            raise ValueError(
+                f"{name} has patches of shape {X.shape[1:]}; expected patch_shape "
+                f"(height, width, channels) = {(height, width, channels)}.{hint}"
+            )
+        patches = X
+    elif X.ndim == 2:
+        if X.shape[1] != n_features:
+            raise ValueError(
+                f"{name} is 2-D with {X.shape[1]} features per row; flattened patches "
+                f"of patch_shape {(height, width, channels)} have {n_features}. "
+                "Set patch_shape to the patches' (height, width, channels)."
+            )
+        patches = X.reshape(X.shape[0], height, width, channels)
+    else:
+        raise ValueError(
+            f"{name} must be 4-D (n, height, width, channels) or 2-D "
+            f"(n, height*width*channels); got a {X.ndim}-D array of shape {X.shape}."
+            + (" For a single patch use X[None]." if X.ndim == 3 else "")
+        )
+    if patches.shape[0] == 0:
+        raise ValueError(
+            f"{name} has 0 samples (shape {X.shape}); at least 1 patch is required."
+        )
+    if check_finite and np.issubdtype(patches.dtype, np.floating):
+        for start in range(0, patches.shape[0], _FINITE_CHECK_ROWS):
+            if not np.isfinite(patches[start : start + _FINITE_CHECK_ROWS]).all():
+                raise ValueError(f"{name} contains NaN or infinity.")
+    return patches

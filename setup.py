@@ -1,0 +1,44 @@
+"""Packaging for idc_sklearn."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="idc_sklearn",
+    version="0.1.0",
+    description=(
+        "The MLBN Inception network for invasive ductal carcinoma patches "
+        "as a scikit-learn estimator, with data loaders, baselines and metrics."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=["tests", "tests.*"]),
+    install_requires=[
+        "torch>=2.2,<3",
+        "skorch>=1.0,<2",
+        "scikit-learn>=1.6,<2",
+        "numpy>=1.26",
+        "pandas>=2.1",
+        "imbalanced-learn>=0.13",
+        "pillow>=10",
+        "scikit-image>=0.22",
+        "matplotlib>=3.8",
+        "tqdm>=4.66",
+        "joblib>=1.3",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "ruff>=0.6"],
+        "docs": ["sphinx>=7", "numpydoc>=1.6"],
+    },
+    entry_points={"console_scripts": ["idc-sklearn=idc_sklearn.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
