@@ -69,8 +69,8 @@ def check_patches(
 
     Raises
     ------
-    ValueError, TypeError
-        With the argument's name, what was received and what was expected.
+    ValueError
+        Bad shape, dtype or values; TypeError for a non-array. With the argument's name, what was received and what was expected.
     """
     height, width, channels = check_patch_shape(patch_shape)
     n_features = height * width * channels
@@ -84,7 +84,8 @@ def check_patches(
     if X.dtype == bool or not (
         np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
     ):
-        raise TypeError(
+        # ValueError, as sklearn's check_array raises for complex and object data.
+        raise ValueError(
             f"{name} must hold real numbers (uint8 0-255 or float); "
             f"got dtype {X.dtype}."
         )

@@ -1,0 +1,112 @@
+"""Batches of patches for torch: a dataset that never holds a float copy of X.
+
+``PatchDataset`` wraps the caller's 4-D patch array (uint8, float, or a read-only
+memory map) and hands the data loader whole batches by fancy indexing; conversion to
+float and normalisation happen per batch on the training device
+(:func:`prepare_patches`), so the full dataset stays in its stored dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+__all__ = ["PatchDataset", "PatchDataLoader", "prepare_patches", "NORMALIZE_MODES"]
+
+NORMALIZE_MODES = ("scale", "zscore", None)
+_ZSCORE_EPS = 1e-6
+
+
+class PatchDataset(Dataset):
+    """Patches ``(n, height, width, channels)`` and optional integer labels.
+
+    Indexing with a list of indices (``__getitems__``, used by torch's data loader
+    for a whole batch at once) returns one ``(X, y)`` pair of stacked tensors, in the
+    array's own dtype. ``y`` is a zero tensor where no labels were given, so skorch's
+    prediction loop sees the same batch structure as training.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray | None = None) -> None:
+        self.X = X
+        self.y = y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def _batch(self, index) -> tuple[torch.Tensor, torch.Tensor]:
+        patches = torch.from_numpy(np.ascontiguousarray(self.X[index]))
+        if self.y is None:
+            labels = torch.zeros(patches.shape[0], dtype=torch.int64)
+        else:
+            labels = torch.from_numpy(np.asarray(self.y[index], dtype=np.int64))
+        return patches, labels
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        patches, labels = self._batch([i])
+        return patches[0], labels[0]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        # Sorted indices read a memory-mapped array front to back; the order inside
+        # the batch is restored so shuffling keeps its meaning.
+        indices = np.asarray(indices)
+        order = np.argsort(indices, kind="stable")
+        patches, labels = self._batch(indices[order])
+        inverse = torch.from_numpy(np.argsort(order, kind="stable"))
+        return patches[inverse], labels[inverse]
+
+
+def _identity(batch):
+    return batch
+
+
+def _yields_batches(dataset) -> bool:
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return isinstance(dataset, PatchDataset)
+
+
+class PatchDataLoader(DataLoader):
+    """A :class:`~torch.utils.data.DataLoader` that takes ready batches.
+
+    With a :class:`PatchDataset` (or a ``Subset`` of one), each batch comes out of ``__getitems__`` already
+    stacked, so no per-sample collation runs; other datasets collate as usual.
+    """
+
+    def __init__(self, dataset, *args, collate_fn=None, **kwargs) -> None:
+        if collate_fn is None and _yields_batches(dataset):
+            collate_fn = _identity
+        super().__init__(dataset, *args, collate_fn=collate_fn, **kwargs)
+
+
+def prepare_patches(
+    x: torch.Tensor, normalize: str | None = "scale", dtype=torch.float32
+) -> torch.Tensor:
+    """Turn a batch of channels-last patches into normalised ``(n, C, H, W)`` floats.
+
+    The permuted tensor keeps the channels-last memory layout, which convolution
+    kernels on both CPU and GPU prefer; no copy to channels-first is made.
+
+    Parameters
+    ----------
+    x : tensor of shape (n, height, width, channels)
+        Patches in any real dtype; uint8 and float are read on the 0-255 scale.
+    normalize : {"scale", "zscore", None}, default="scale"
+        ``"scale"`` divides by 255; ``"zscore"`` standardises each patch's channels
+        to zero mean and unit variance (the authors' option); ``None`` keeps 0-255.
+    dtype : torch.dtype, default=torch.float32
+
+    Returns
+    -------
+    tensor of shape (n, channels, height, width)
+    """
+    x = x.permute(0, 3, 1, 2).to(dtype)
+    if normalize == "scale":
+        return x / 255.0
+    if normalize == "zscore":
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        std = x.std(dim=(2, 3), keepdim=True, unbiased=False)
+        return (x - mean) / (std + _ZSCORE_EPS)
+    if normalize is None:
+        return x
+    raise ValueError(f"normalize must be one of {NORMALIZE_MODES}; got {normalize!r}.")

@@ -1,0 +1,107 @@
+"""The internal validation split that early stopping uses, held out by patient."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.model_selection import (
+    GroupShuffleSplit,
+    StratifiedGroupKFold,
+    StratifiedShuffleSplit,
+)
+from sklearn.utils import check_random_state
+from torch.utils.data import Subset
+
+__all__ = ["PatientValidSplit"]
+
+
+class PatientValidSplit:
+    """Hold out a validation fraction of whole patients (or patches) for skorch.
+
+    A skorch ``train_split``: called with the training dataset, its labels and,
+    where the estimator's ``fit`` got ``groups``, the patient of each patch. With
+    groups, whole patients go to validation (no patient on both sides), chosen by
+    :class:`~sklearn.model_selection.StratifiedGroupKFold` so both sides keep the
+    class balance as far as patients allow; without groups, a stratified split of
+    patches.
+
+    Parameters
+    ----------
+    valid_size : float, default=0.2
+        Fraction held out, in (0, 1).
+    random_state : int, RandomState instance or None, default=0
+        Seed of the split. The default fixes it, so a seeded fit is reproducible.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from idc_sklearn.batching import PatchDataset
+    >>> X = np.zeros((20, 16, 16, 3), dtype=np.uint8)
+    >>> y = np.tile([0, 1], 10)
+    >>> groups = np.repeat(["a", "b", "c", "d", "e"], 4)
+    >>> train, valid = PatientValidSplit(0.2)(PatchDataset(X, y), y, groups=groups)
+    >>> len(train), len(valid)
+    (16, 4)
+    """
+
+    def __init__(self, valid_size: float = 0.2, random_state=0) -> None:
+        self.valid_size = valid_size
+        self.random_state = random_state
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(valid_size={self.valid_size!r}, "
+            f"random_state={self.random_state!r})"
+        )
+
+    def split_indices(self, y, groups=None) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(train_indices, valid_indices)`` for labels ``y``."""
+        if not (isinstance(self.valid_size, numbers.Real) and 0 < self.valid_size < 1):
+            raise ValueError(
+                f"valid_size must be a float in (0, 1); got {self.valid_size!r}."
+            )
+        y = np.asarray(y)
+        rng = check_random_state(self.random_state)
+        seed = rng.randint(np.iinfo(np.int32).max)
+        if groups is None:
+            splitter = StratifiedShuffleSplit(
+                n_splits=1, test_size=self.valid_size, random_state=seed
+            )
+            return next(splitter.split(np.zeros(len(y)), y))
+
+        groups = np.asarray(groups)
+        if groups.shape != y.shape:
+            raise ValueError(
+                f"groups must have one entry per sample, shape {y.shape}; "
+                f"got shape {groups.shape}."
+            )
+        n_groups = len(np.unique(groups))
+        if n_groups < 2:
+            raise ValueError(
+                "groups must name at least 2 patients to hold one out for "
+                f"validation; got {n_groups}. Pass train_split=None to train "
+                "without a validation split."
+            )
+        n_splits = max(2, round(1 / self.valid_size))
+        if n_groups >= n_splits:
+            splitter = StratifiedGroupKFold(
+                n_splits=n_splits, shuffle=True, random_state=seed
+            )
+            # The smallest fold is the validation side: the fold count follows from
+            # valid_size, so one fold is about valid_size of the patients.
+            train, valid = next(splitter.split(np.zeros(len(y)), y, groups))
+        else:
+            splitter = GroupShuffleSplit(
+                n_splits=1, test_size=self.valid_size, random_state=seed
+            )
+            train, valid = next(splitter.split(np.zeros(len(y)), y, groups))
+        return train, valid
+
+    def __call__(self, dataset, y=None, groups=None):
+        if y is None:
+            raise ValueError(
+                "PatientValidSplit needs the labels y to stratify; got y=None."
+            )
+        train, valid = self.split_indices(y, groups)
+        return Subset(dataset, train), Subset(dataset, valid)
