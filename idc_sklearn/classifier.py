@@ -385,8 +385,9 @@ class PatchNetClassifier(NeuralNetClassifier):
             clash = sorted(set(own) & set(kwargs))
             if clash:
                 raise ValueError(
-                    f"module__{clash[0]} conflicts with the value {type(self).__name__} "
-                    f"derives or takes as its own parameter ({own[clash[0]]!r}); "
+                    f"module__{clash[0]} conflicts with the value "
+                    f"{type(self).__name__} derives or takes as its own parameter "
+                    f"({own[clash[0]]!r}); "
                     "set it there instead."
                 )
             kwargs = {**own, **kwargs}

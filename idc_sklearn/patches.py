@@ -70,7 +70,8 @@ def check_patches(
     Raises
     ------
     ValueError
-        Bad shape, dtype or values; TypeError for a non-array. With the argument's name, what was received and what was expected.
+        Bad shape, dtype or values (TypeError for something that is not an
+        array), with the argument's name, what was received and what was expected.
     """
     height, width, channels = check_patch_shape(patch_shape)
     n_features = height * width * channels
