@@ -1,0 +1,208 @@
+"""Tests of idc_sklearn.metrics: the scorers and patient_scores, on hand-worked data."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.svm import SVC
+
+from idc_sklearn.metrics import SCORING, patient_scores
+
+
+class _FixedProba(ClassifierMixin, BaseEstimator):
+    """Classifier whose IDC probability for sample i is ``scores[X[i, 0]]``."""
+
+    def __init__(self, scores=None):
+        self.scores = scores
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _score(self, X):
+        return np.asarray(self.scores)[np.asarray(X)[:, 0].astype(int)]
+
+    def predict(self, X):
+        return (self._score(X) > 0.5).astype(int)
+
+    def predict_proba(self, X):
+        p = self._score(X)
+        return np.column_stack([1 - p, p])
+
+
+class _FixedMargin(_FixedProba):
+    """Adds a margin, and inverts the probabilities to show the margin is used."""
+
+    def decision_function(self, X):
+        return self._score(X) - 0.5
+
+    def predict_proba(self, X):
+        return super().predict_proba(X)[:, ::-1]
+
+
+# Six patches, two of them IDC. With threshold 0.5 the predictions are
+# [0, 1, 0, 0, 1, 0]: TP = 1 (#4), FN = 1 (#5), FP = 1 (#1), TN = 3.
+Y6 = np.array([0, 0, 0, 0, 1, 1])
+S6 = np.array([0.1, 0.7, 0.2, 0.3, 0.8, 0.4])
+X6 = np.arange(6).reshape(-1, 1)
+EXPECTED6 = {
+    # recall of IDC 1/2, recall of non-IDC 3/4
+    "balanced_accuracy": (1 / 2 + 3 / 4) / 2,
+    # precision 1/2, recall 1/2
+    "f1_idc": 1 / 2,
+    # F1 of class 0: precision 3/4, recall 3/4 -> 3/4; weights 4 and 2
+    "f1_weighted": (4 * 3 / 4 + 2 * 1 / 2) / 6,
+    # IDC 0.8 beats all 4 negatives, 0.4 beats 3 of them (not 0.7)
+    "roc_auc": 7 / 8,
+    # ranked 0.8 (IDC), 0.7, 0.4 (IDC): recall steps of 1/2 at precision 1 and 2/3
+    "average_precision": 1 / 2 * 1 + 1 / 2 * 2 / 3,
+}
+
+
+@pytest.mark.parametrize("model_class", [_FixedProba, _FixedMargin])
+@pytest.mark.parametrize("metric", sorted(EXPECTED6))
+def test_scorers_match_hand_computed_values(metric, model_class):
+    model = model_class(scores=S6).fit(X6, Y6)
+    assert SCORING[metric](model, X6, Y6) == pytest.approx(EXPECTED6[metric])
+
+
+def test_scoring_keys():
+    assert set(SCORING) == {
+        "balanced_accuracy",
+        "f1_idc",
+        "f1_weighted",
+        "roc_auc",
+        "average_precision",
+    }
+
+
+def test_grid_search_with_scoring_refits_on_balanced_accuracy():
+    X, y = make_classification(
+        n_samples=120, n_features=6, weights=[0.7], random_state=0
+    )
+    search = GridSearchCV(
+        LogisticRegression(class_weight="balanced"),
+        {"C": [0.01, 1.0]},
+        scoring=SCORING,
+        refit="balanced_accuracy",
+        cv=3,
+    ).fit(X, y)
+    for name in SCORING:
+        scores = search.cv_results_[f"mean_test_{name}"]
+        assert np.isfinite(scores).all() and (scores > 0.5).all()
+    best = np.argmax(search.cv_results_["mean_test_balanced_accuracy"])
+    assert search.best_index_ == best
+    assert search.predict(X).shape == (120,)
+
+
+def test_ranking_scorers_use_decision_function_of_svc():
+    X, y = make_classification(n_samples=90, n_features=4, random_state=1)
+    results = cross_validate(SVC(), X, y, scoring=SCORING, cv=3)
+    assert np.isfinite(results["test_roc_auc"]).all()
+    assert np.isfinite(results["test_average_precision"]).all()
+
+
+# Nine patches of four patients.
+#   a: two classes;   y [0 1 1 0], score [.2 .9 .4 .6] -> pred [0 1 0 1]
+#   b: no IDC;        y [0 0],     score [.1 .7]       -> pred [0 1] (a false positive)
+#   c: only IDC;      y [1 1],     score [.8 .3]       -> pred [1 0]
+#   d: no IDC;        y [0],       score [.2]          -> pred [0] (F1 of IDC is 0/0)
+Y9 = [0, 1, 1, 0, 0, 0, 1, 1, 0]
+S9 = [0.2, 0.9, 0.4, 0.6, 0.1, 0.7, 0.8, 0.3, 0.2]
+G9 = ["a", "a", "a", "a", "b", "b", "c", "c", "d"]
+NAN = np.nan
+EXPECTED9 = pd.DataFrame(
+    {
+        # n_patches, n_idc, balanced_accuracy, f1_idc, f1_weighted, roc_auc, AP
+        "a": [4, 2, 0.5, 0.5, 0.5, 3 / 4, 1 / 2 + 1 / 2 * 2 / 3],
+        # one class: balanced accuracy is the recall of class 0; F1 of class 0 is
+        # 2 * 1 / (2 * 1 + 0 + 1)
+        "b": [2, 0, 0.5, 0.0, 2 / 3, NAN, NAN],
+        "c": [2, 2, 0.5, 2 / 3, 2 / 3, NAN, 1.0],
+        "d": [1, 0, 1.0, NAN, 1.0, NAN, NAN],
+        "mean": [
+            9 / 4,
+            1.0,
+            (0.5 + 0.5 + 0.5 + 1.0) / 4,
+            (0.5 + 0.0 + 2 / 3) / 3,
+            (0.5 + 2 / 3 + 2 / 3 + 1.0) / 4,
+            3 / 4,
+            (5 / 6 + 1.0) / 2,
+        ],
+        # pooled: TP 2, FN 2, FP 2, TN 3; IDC scores .9 .8 beat all 5 negatives,
+        # .4 and .3 beat 3 each; ranked P P N N P P N N N
+        "pooled": [
+            9,
+            4,
+            (2 / 4 + 3 / 5) / 2,
+            2 * 2 / (2 * 2 + 2 + 2),
+            (5 * (2 * 3 / (2 * 3 + 2 + 2)) + 4 * 0.5) / 9,
+            16 / 20,
+            1 / 4 + 1 / 4 + 1 / 4 * 3 / 5 + 1 / 4 * 4 / 6,
+        ],
+    },
+    index=[
+        "n_patches",
+        "n_idc",
+        "balanced_accuracy",
+        "f1_idc",
+        "f1_weighted",
+        "roc_auc",
+        "average_precision",
+    ],
+).T
+
+
+def test_patient_scores_hand_example_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = patient_scores(Y9, S9, G9)
+    assert table.index.tolist() == ["a", "b", "c", "d", "mean", "pooled"]
+    assert table.index.name == "patient"
+    assert table.columns.tolist() == EXPECTED9.columns.tolist()
+    pd.testing.assert_frame_equal(
+        table, EXPECTED9, check_names=False, check_dtype=False
+    )
+
+
+def test_patient_scores_predict_proba_input_and_threshold():
+    proba = np.column_stack([1 - np.array(S9), S9])
+    pd.testing.assert_frame_equal(
+        patient_scores(Y9, proba, G9), patient_scores(Y9, S9, G9)
+    )
+    margins = np.array(S9) - 0.5
+    pd.testing.assert_frame_equal(
+        patient_scores(Y9, margins, G9, threshold=0.0), patient_scores(Y9, S9, G9)
+    )
+    everything_idc = patient_scores(Y9, S9, G9, threshold=0.0)
+    assert everything_idc.loc["pooled", "balanced_accuracy"] == 0.5
+
+
+def test_patient_ids_become_strings_in_their_own_order():
+    table = patient_scores([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], [10, 10, 2, 2])
+    assert table.index.tolist() == ["2", "10", "mean", "pooled"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"y_score": S9[:-1]}, "y_score has 8 entries but y_true has 9"),
+        ({"groups": G9[:-1]}, "groups has 8 entries but y_true has 9"),
+        ({"y_true": [2] * 9}, "y_true must hold the labels 0"),
+        ({"y_true": ["no"] * 9}, "y_true must hold the labels 0"),
+        ({"y_score": np.ones((9, 3))}, r"y_score must be .* shape \(9, 3\)"),
+        ({"y_score": [NAN] * 9}, "y_score contains NaN"),
+        ({"groups": ["mean"] * 9}, "groups must hold patient ids"),
+        ({"groups": [None] * 9}, "groups contains a missing patient id"),
+        ({"threshold": "high"}, "threshold must be a finite number"),
+    ],
+)
+def test_patient_scores_errors_name_the_argument(kwargs, match):
+    arguments = {"y_true": Y9, "y_score": S9, "groups": G9, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        patient_scores(**arguments)
