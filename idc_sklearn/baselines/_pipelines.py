@@ -58,13 +58,14 @@ def make_baseline(
     - ``"features-rf"``: all five feature sets, ``RandomForestClassifier``.
     - ``"features-hgb"``: all five feature sets, ``HistGradientBoostingClassifier``.
 
-    ``"texture-svm"`` keeps ``SVC(probability=False)``: ROC AUC and average
-    precision are computed from its ``decision_function`` (as
-    :data:`idc_sklearn.SCORING` does), which avoids the internal 5-fold Platt
-    calibration that ``probability=True`` costs and its ``predict_proba``, which
-    can disagree with ``predict``. Set ``clf__probability=True`` where
-    probabilities are needed, e.g. for :func:`idc_sklearn.patient_scores`; or pass
-    ``decision_function`` scores there with ``threshold=0``.
+    ``"texture-svm"`` has no ``predict_proba``: ROC AUC and average precision are
+    computed from its ``decision_function`` (as :data:`idc_sklearn.SCORING` does),
+    which spares the internal 5-fold Platt calibration that probabilities cost,
+    whose probabilities can disagree with ``predict``; sklearn 1.9 also deprecates
+    ``SVC(probability=True)``. For :func:`idc_sklearn.patient_scores` pass its
+    ``decision_function`` with ``threshold=0``, or, where probabilities are needed,
+    set ``clf=CalibratedClassifierCV(SVC(class_weight="balanced"),
+    ensemble=False)``.
 
     Parameters
     ----------
@@ -124,11 +125,7 @@ def make_baseline(
             ("scale", StandardScaler()),
             (
                 "clf",
-                SVC(
-                    class_weight="balanced",
-                    probability=False,
-                    random_state=random_state,
-                ),
+                SVC(class_weight="balanced", random_state=random_state),
             ),
         ]
     elif name == "features-rf":
