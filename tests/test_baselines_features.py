@@ -174,8 +174,10 @@ def test_invalid_parameters_are_named(transformer, match, data):
     ids=["patch-shape", "flat-width", "3-D", "above-255", "negative", "nan"],
 )
 def test_invalid_input_is_named(X, match):
-    with pytest.raises(ValueError, match=match):
-        LBPFeatures(patch_shape=SHAPE).fit_transform(X)
+    transformer = LBPFeatures(patch_shape=SHAPE)
+    for method in (transformer.fit, transformer.transform):
+        with pytest.raises(ValueError, match=match):
+            method(X)
 
 
 @pytest.mark.parametrize("name", BASELINES)

@@ -164,7 +164,7 @@ class _PatchTransformer(TransformerMixin, BaseEstimator):
         self : object
         """
         shape = self._check_params()
-        check_patches(X, shape, name="X")
+        _check_range(check_patches(X, shape, name="X"), name="X")
         self.n_features_in_ = math.prod(shape)
         return self
 

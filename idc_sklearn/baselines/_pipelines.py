@@ -31,7 +31,12 @@ def _features(names, patch_shape, n_jobs) -> FeatureUnion:
         "moments": lambda: ColorMoments(patch_shape=patch_shape),
         "lbp": lambda: LBPFeatures(n_jobs=n_jobs, patch_shape=patch_shape),
         "glcm": lambda: GLCMFeatures(n_jobs=n_jobs, patch_shape=patch_shape),
-        "hog": lambda: HOGFeatures(n_jobs=n_jobs, patch_shape=patch_shape),
+        "hog": lambda: HOGFeatures(
+            pixels_per_cell=(16, 16),
+            cells_per_block=(2, 2),
+            n_jobs=n_jobs,
+            patch_shape=patch_shape,
+        ),
     }
     return FeatureUnion([(name, factories[name]()) for name in names])
 
@@ -57,6 +62,12 @@ def make_baseline(
     - ``"texture-svm"``: LBP, GLCM and HOG, ``StandardScaler``, ``SVC`` (RBF).
     - ``"features-rf"``: all five feature sets, ``RandomForestClassifier``.
     - ``"features-hgb"``: all five feature sets, ``HistGradientBoostingClassifier``.
+
+    HOG uses 16x16-pixel cells in 2x2-cell blocks (144 features on a 50x50 patch)
+    rather than scikit-image's 8x8 and 3x3 (1,296): with grouped 5-fold
+    cross-validation on the real sample this scored as well or better with the SVC
+    and the random forest, at a third to a tenth of the time. Patches must be at
+    least 32x32 for it.
 
     ``"texture-svm"`` has no ``predict_proba``: ROC AUC and average precision are
     computed from its ``decision_function`` (as :data:`idc_sklearn.SCORING` does),
