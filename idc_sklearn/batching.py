@@ -70,7 +70,8 @@ class PatchDataLoader(DataLoader):
     """A :class:`~torch.utils.data.DataLoader` that takes ready batches.
 
     With a :class:`PatchDataset` (or a ``Subset`` of one), each batch comes out of
-    ``__getitems__`` already stacked, so no per-sample collation runs; other datasets collate as usual.
+    ``__getitems__`` already stacked, so no per-sample collation runs; other
+    datasets collate as usual.
     """
 
     def __init__(self, dataset, *args, collate_fn=None, **kwargs) -> None:

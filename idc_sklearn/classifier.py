@@ -40,7 +40,12 @@ from idc_sklearn.batching import (
     prepare_patches,
 )
 from idc_sklearn.network import DEFAULT_FILTERS, DEFAULT_HEAD_UNITS, MLBNInception
-from idc_sklearn.patches import DEFAULT_PATCH_SHAPE, check_patch_shape, check_patches
+from idc_sklearn.patches import (
+    DEFAULT_PATCH_SHAPE,
+    as_real_array,
+    check_patch_shape,
+    check_patches,
+)
 from idc_sklearn.split import PatientValidSplit
 
 __all__ = ["PatchNetClassifier", "MLBNInceptionClassifier"]
@@ -192,6 +197,11 @@ class PatchNetClassifier(NeuralNetClassifier):
         else:
             self.__dict__.pop("device_", None)
 
+    def _get_param_names(self):
+        # skorch counts every attribute not ending in "_" as a parameter, its own
+        # private bookkeeping (``_params_to_validate``) included.
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)
         params["device"] = self.__dict__["device"]
@@ -203,7 +213,7 @@ class PatchNetClassifier(NeuralNetClassifier):
         # skorch maps CUDA tensors to the CPU where no GPU is present (with a
         # DeviceWarning) and stores the device it used as "device".
         super().__setstate__(state)
-        used = self.__dict__["device"]
+        used = str(self.__dict__["device"])
         self.__dict__["device_"] = used
         self.__dict__["device"] = "auto" if requested == "auto" else used
 
@@ -234,13 +244,14 @@ class PatchNetClassifier(NeuralNetClassifier):
                     f"torch.device; got {device!r}."
                 ) from exc
 
-    def _check_X(self, X, name: str = "X") -> np.ndarray:
-        return check_patches(X, self.patch_shape, name=name)
+    def _check_X(self, X, *, check_finite: bool = True) -> np.ndarray:
+        return check_patches(X, self.patch_shape, check_finite=check_finite)
 
     def _check_y(self, y, n_samples: int) -> np.ndarray:
         if y is None:
             raise ValueError(
-                f"{type(self).__name__} requires y, the label of each patch; got None."
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None; pass the label of each patch."
             )
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -442,10 +453,12 @@ class PatchNetClassifier(NeuralNetClassifier):
         self
         """
         self._check_params()
-        X = self._check_X(X)
+        # Labels first: a label problem is reported as such whatever X looks like.
+        X = as_real_array(X)
         y = self._check_y(y, len(X))
         if not self.warm_start or not getattr(self, "initialized_", False):
             self._learn_classes(y)
+            X = self._check_X(X, check_finite=False)
             with self._seeded():
                 self.initialize()
         return self.partial_fit(X, y, groups=groups, **fit_params)
@@ -498,7 +511,8 @@ class PatchNetClassifier(NeuralNetClassifier):
         -------
         ndarray of shape (n,)
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -506,6 +520,9 @@ class PatchNetClassifier(NeuralNetClassifier):
         tags.target_tags.required = True
         tags.classifier_tags.multi_class = True
         tags.non_deterministic = self.random_state is None
+        # A CNN trained for a few epochs on sklearn's 2-feature toy sets does not
+        # reach the accuracy those checks demand.
+        tags.classifier_tags.poor_score = True
         return tags
 
 

@@ -41,6 +41,46 @@ def check_patch_shape(
     return tuple(int(v) for v in patch_shape)
 
 
+def as_real_array(X, *, name: str = "X", check_finite: bool = True) -> np.ndarray:
+    """Return ``X`` as a numpy array of real numbers, without copying an ndarray.
+
+    The shape-independent half of :func:`check_patches`: rejects sparse matrices,
+    non-arrays, boolean, complex, object and string dtypes, and (for floats, when
+    ``check_finite``) NaN and infinity. Estimators call it before validating the
+    labels, then :func:`check_patches` for the shape.
+    """
+    if hasattr(X, "tocsr") or hasattr(X, "todense"):
+        raise TypeError(
+            f"{name} is a sparse {type(X).__name__}; sparse input is not supported: "
+            "patches must be a dense array."
+        )
+    if not isinstance(X, np.ndarray):
+        if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        else:
+            raise TypeError(
+                f"{name} must be a numpy array of patches; got {type(X).__name__}."
+            )
+    if X.dtype == bool or not (
+        np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
+    ):
+        # ValueError, as sklearn's check_array raises for complex and object data.
+        complex_hint = (
+            " Complex data not supported."
+            if np.issubdtype(X.dtype, np.complexfloating)
+            else ""
+        )
+        raise ValueError(
+            f"{name} must hold real numbers (uint8 0-255 or float); "
+            f"got dtype {X.dtype}.{complex_hint}"
+        )
+    if check_finite and np.issubdtype(X.dtype, np.floating):
+        for start in range(0, len(X), _FINITE_CHECK_ROWS):
+            if not np.isfinite(X[start : start + _FINITE_CHECK_ROWS]).all():
+                raise ValueError(f"{name} contains NaN or infinity.")
+    return X
+
+
 def check_patches(
     X,
     patch_shape=DEFAULT_PATCH_SHAPE,
@@ -75,21 +115,7 @@ def check_patches(
     """
     height, width, channels = check_patch_shape(patch_shape)
     n_features = height * width * channels
-    if not isinstance(X, np.ndarray):
-        if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
-            X = np.asarray(X)
-        else:
-            raise TypeError(
-                f"{name} must be a numpy array of patches; got {type(X).__name__}."
-            )
-    if X.dtype == bool or not (
-        np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
-    ):
-        # ValueError, as sklearn's check_array raises for complex and object data.
-        raise ValueError(
-            f"{name} must hold real numbers (uint8 0-255 or float); "
-            f"got dtype {X.dtype}."
-        )
+    X = as_real_array(X, name=name, check_finite=check_finite)
     if X.ndim == 4:
         if X.shape[1:] != (height, width, channels):
             hint = ""
@@ -101,6 +127,12 @@ def check_patches(
             )
         patches = X
     elif X.ndim == 2:
+        if X.shape[1] == 0:
+            raise ValueError(
+                f"{name} has 0 feature(s) (shape={X.shape}) while a minimum of 1 is "
+                f"required; flattened patches of patch_shape "
+                f"{(height, width, channels)} have {n_features}."
+            )
         if X.shape[1] != n_features:
             raise ValueError(
                 f"{name} is 2-D with {X.shape[1]} features per row; flattened patches "
@@ -118,8 +150,4 @@ def check_patches(
         raise ValueError(
             f"{name} has 0 samples (shape {X.shape}); at least 1 patch is required."
         )
-    if check_finite and np.issubdtype(patches.dtype, np.floating):
-        for start in range(0, patches.shape[0], _FINITE_CHECK_ROWS):
-            if not np.isfinite(patches[start : start + _FINITE_CHECK_ROWS]).all():
-                raise ValueError(f"{name} contains NaN or infinity.")
     return patches

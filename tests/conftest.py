@@ -1,0 +1,61 @@
+"""Shared fixtures: seeding, tiny estimators and synthetic patches."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+IDC_SAMPLE = SHARED_DATA / "idc_sample"
+CRUZ_ROA_SPLIT = SHARED_DATA / "cruz_roa_split"
+
+# A tiny MLBN network on 16x16 patches: a fit takes well under a second.
+TINY = {
+    "filters": (3, 3),
+    "head_units": (8,),
+    "patch_shape": (16, 16, 3),
+    "max_epochs": 2,
+    "batch_size": 16,
+    "verbose": 0,
+    "random_state": 0,
+}
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def idc_sample_root() -> Path:
+    if not IDC_SAMPLE.is_dir():
+        pytest.skip(f"the real IDC sample is absent: {IDC_SAMPLE} does not exist")
+    return IDC_SAMPLE
+
+
+def make_patches(n=80, size=16, n_patients=8, seed=0):
+    """Learnable patches: IDC patches (label 1) carry a dark square in the middle."""
+    rng = np.random.default_rng(seed)
+    y = np.tile([0, 1], n // 2)
+    X = rng.integers(120, 256, size=(n, size, size, 3), dtype=np.uint8)
+    q = size // 4
+    X[y == 1, q : size - q, q : size - q] //= 4
+    groups = np.repeat([f"p{i}" for i in range(n_patients)], n // n_patients)
+    return X, y, groups
+
+
+@pytest.fixture(scope="module")
+def patches():
+    return make_patches()
+
+
+requires_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU; none is present"
+)

@@ -1,0 +1,529 @@
+"""MLBNInceptionClassifier: the sklearn and skorch contract, on tiny networks."""
+
+import pickle
+import subprocess
+import sys
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, make_patches, requires_cuda
+from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn.pipeline import Pipeline as ImbPipeline
+from imblearn.under_sampling import RandomUnderSampler
+from scipy.stats import uniform
+from sklearn.base import clone
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    RandomizedSearchCV,
+    cross_val_predict,
+    cross_validate,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.class_weight import compute_class_weight
+from skorch.callbacks import Callback
+from skorch.exceptions import DeviceWarning, NotInitializedError
+
+from idc_sklearn import MLBNInceptionClassifier, PatchResampler
+from idc_sklearn.batching import prepare_patches
+
+
+def tiny(**kwargs):
+    return MLBNInceptionClassifier(**{**TINY, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def fitted(patches):
+    X, y, groups = patches
+    return tiny().fit(X, y, groups=groups)
+
+
+# -- parameters and defaults --
+
+
+def test_defaults_follow_the_paper():
+    clf = MLBNInceptionClassifier()
+    assert clf.filters == (64, 64, 128, 128, 256, 256, 512, 512)
+    assert clf.head_units == (256, 256) and clf.dropout == 0.4
+    assert clf.multilevel_bn is True
+    assert clf.lr == 1e-3 and clf.batch_size == 32
+    assert clf.optimizer is torch.optim.Adam
+    assert clf.criterion is torch.nn.CrossEntropyLoss
+    assert clf.iterator_train__shuffle is True
+    assert clf.get_params()["device"] == "auto"
+
+    callbacks = dict(clf._default_callbacks)
+    stop = callbacks["early_stopping"]
+    assert (stop.monitor, stop.patience, stop.threshold) == ("valid_bacc", 10, 0.005)
+    assert stop.lower_is_better is False and stop.load_best is True
+    plateau = callbacks["lr_scheduler"]
+    assert plateau.monitor == "valid_bacc"
+    assert plateau.kwargs == {
+        "mode": "max",
+        "factor": 0.5,
+        "patience": 3,
+        "threshold": 0.005,
+        "threshold_mode": "abs",
+    }
+
+
+def test_init_stores_arguments_unchanged():
+    filters = [4, 4]
+    clf = MLBNInceptionClassifier(filters=filters, class_weight={0: 2.0})
+    assert clf.filters is filters
+    assert clf.get_params()["filters"] is filters
+    assert clf.get_params()["class_weight"] == {0: 2.0}
+    assert "device_" not in vars(clf)
+
+
+def test_first_class_params_reach_the_network(patches):
+    X, y, _ = patches
+    clf = tiny(filters=(3, 6), head_units=(5,), dropout=0.1, multilevel_bn=False)
+    clf.set_params(train_split=None, max_epochs=1).fit(X, y)
+    net = clf.module_
+    assert [
+        b.filters_per_branch for b in net.features if hasattr(b, "filters_per_branch")
+    ] == [3, 6]
+    assert net.head[0].out_features == 5 and net.head[2].p == 0.1
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+
+
+def test_module_param_conflict_is_refused(patches):
+    X, y, _ = patches
+    with pytest.raises(ValueError, match="module__filters conflicts"):
+        tiny(module__filters=(3,), train_split=None).fit(X, y)
+
+
+# -- input forms --
+
+
+def test_fit_predict_on_4d_uint8(fitted, patches):
+    X, y, _ = patches
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert set(fitted.predict(X)) <= {0, 1}
+    assert fitted.n_features_in_ == 16 * 16 * 3
+
+
+def test_2d_flattened_input_gives_the_same_model(patches):
+    X, y, groups = patches
+    a = tiny().fit(X, y, groups=groups)
+    b = tiny().fit(X.reshape(len(X), -1), y, groups=groups)
+    np.testing.assert_allclose(
+        a.predict_proba(X), b.predict_proba(X.reshape(len(X), -1))
+    )
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_float_input_on_the_0_255_scale_matches_uint8(fitted, patches):
+    X, _, _ = patches
+    np.testing.assert_allclose(
+        fitted.predict_proba(X), fitted.predict_proba(X.astype(np.float64)), rtol=1e-5
+    )
+
+
+def test_fit_never_makes_a_float_copy_of_X():
+    X, y, _ = make_patches(n=2000)
+    clf = tiny(train_split=None, max_epochs=1, batch_size=64)
+    tracemalloc.start()
+    clf.fit(X, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # a float32 copy alone would be 4 * X.nbytes
+    assert peak < 1.5 * X.nbytes, (peak, X.nbytes)
+
+
+def test_read_only_memory_mapped_input(tmp_path, patches):
+    X, y, _ = patches
+    np.save(tmp_path / "X.npy", X)
+    X_mm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    clf = tiny(train_split=None, max_epochs=1).fit(X_mm, y)
+    assert clf.predict_proba(X_mm).shape == (len(X), 2)
+
+
+@pytest.mark.parametrize("normalize", ["scale", "zscore", None])
+def test_normalize_modes(normalize, patches):
+    X, y, _ = patches
+    x = torch.from_numpy(X[:4])
+    out = prepare_patches(x, normalize)
+    assert out.shape == (4, 3, 16, 16) and out.dtype == torch.float32
+    raw = x.permute(0, 3, 1, 2).float()
+    if normalize == "scale":
+        torch.testing.assert_close(out, raw / 255)
+    elif normalize == "zscore":
+        torch.testing.assert_close(
+            out.mean(dim=(2, 3)), torch.zeros(4, 3), atol=1e-5, rtol=0
+        )
+        torch.testing.assert_close(
+            out.std(dim=(2, 3), unbiased=False), torch.ones(4, 3), atol=1e-3, rtol=0
+        )
+    else:
+        torch.testing.assert_close(out, raw)
+    clf = tiny(normalize=normalize, train_split=None, max_epochs=1).fit(X, y)
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+# -- labels --
+
+
+def test_string_labels_and_three_classes(patches):
+    X, _, groups = patches
+    names = np.array(["stroma", "IDC", "fat"])
+    y = names[np.arange(len(X)) % 3]
+    clf = tiny(train_split=None).fit(X, y)
+    assert clf.classes_.tolist() == ["IDC", "fat", "stroma"]
+    assert set(clf.predict(X)) <= set(names)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+
+
+def test_predict_proba_columns_follow_classes(patches):
+    X, y, _ = patches
+    labels = np.where(y == 1, "IDC", "non-IDC")
+    clf = tiny(train_split=None, max_epochs=3).fit(X, labels)
+    assert clf.classes_.tolist() == ["IDC", "non-IDC"]
+    proba = clf.predict_proba(X)
+    # the IDC column (0 here) is high where the dark square is
+    assert proba[y == 1, 0].mean() > proba[y == 0, 0].mean()
+
+
+def test_learns_a_visible_pattern(patches):
+    X, y, groups = patches
+    clf = tiny(max_epochs=8, lr=3e-3).fit(X, y, groups=groups)
+    assert (clf.predict(X) == y).mean() > 0.85
+
+
+# -- class weights --
+
+
+def test_class_weight_balanced_and_dict(patches):
+    X, y, _ = patches
+    y = y.copy()
+    y[:30] = 0
+    clf = tiny(class_weight="balanced", train_split=None, max_epochs=1).fit(X, y)
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
+    np.testing.assert_allclose(clf.criterion_.weight.numpy(), expected)
+    labels = np.where(y == 1, "IDC", "non-IDC")
+    clf = tiny(class_weight={"IDC": 3.0}, train_split=None, max_epochs=1).fit(X, labels)
+    np.testing.assert_allclose(clf.criterion_.weight.numpy(), [3.0, 1.0])
+    assert tiny(train_split=None, max_epochs=1).fit(X, y).criterion_.weight is None
+
+
+def test_class_weight_conflicting_with_criterion_weight(patches):
+    X, y, _ = patches
+    clf = tiny(class_weight="balanced", criterion__weight=torch.ones(2))
+    with pytest.raises(ValueError, match="class_weight and criterion__weight"):
+        clf.fit(X, y)
+
+
+# -- seeding --
+
+
+def test_same_seed_same_model_and_global_rng_untouched(patches):
+    X, y, groups = patches
+    state = torch.random.get_rng_state()
+    model = tiny(random_state=7).fit(X, y, groups=groups)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    a = model.predict_proba(X)
+    b = tiny(random_state=7).fit(X, y, groups=groups).predict_proba(X)
+    c = tiny(random_state=8).fit(X, y, groups=groups).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+# -- the internal validation split --
+
+
+class RecordSplit(Callback):
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        self.train_, self.valid_ = dataset_train.indices, dataset_valid.indices
+
+
+def test_groups_hold_out_whole_patients(patches):
+    X, y, groups = patches
+    rec = RecordSplit()
+    tiny(callbacks=[("rec", rec)], max_epochs=1).fit(X, y, groups=groups)
+    train_patients, valid_patients = set(groups[rec.train_]), set(groups[rec.valid_])
+    assert valid_patients and train_patients
+    assert not train_patients & valid_patients
+    assert len(rec.train_) + len(rec.valid_) == len(X)
+
+
+def test_without_groups_split_is_stratified(patches):
+    X, y, _ = patches
+    rec = RecordSplit()
+    tiny(callbacks=[("rec", rec)], max_epochs=1).fit(X, y)
+    assert len(rec.valid_) == pytest.approx(0.2 * len(X), abs=1)
+    assert y[rec.valid_].mean() == pytest.approx(0.5, abs=0.07)
+
+
+def test_train_split_none_trains_on_everything(patches):
+    X, y, _ = patches
+    clf = tiny(train_split=None, max_epochs=1).fit(X, y)
+    assert "valid_bacc" not in clf.history[-1]
+    assert "early_stopping" not in dict(clf.callbacks_)
+
+
+def test_lr_halves_on_plateau_and_early_stopping_ends_training():
+    X = np.zeros((32, 16, 16, 3), dtype=np.uint8)  # nothing to learn: flat score
+    y = np.tile([0, 1], 16)
+    clf = tiny(max_epochs=30).fit(X, y)
+    assert len(clf.history) == 11  # best at epoch 1, patience 10
+    assert clf.optimizer_.param_groups[0]["lr"] < 1e-3
+    assert clf.history[-1, "event_lr"] < clf.history[0, "event_lr"]
+
+
+def test_callbacks_are_tunable_and_removable_by_name(patches):
+    X, y, groups = patches
+    clf = tiny(max_epochs=1)
+    clf.set_params(callbacks__early_stopping__patience=2, callbacks__lr_scheduler=None)
+    clf.fit(X, y, groups=groups)
+    callbacks = dict(clf.callbacks_)
+    assert callbacks["early_stopping"].patience == 2
+    assert "lr_scheduler" not in callbacks
+    assert "event_lr" not in clf.history[-1]
+
+
+# -- sklearn integration --
+
+
+def test_clone_get_set_params(fitted):
+    params = fitted.get_params()
+    assert params["device"] == "auto" and fitted.device_ == "cpu"
+    copy = clone(fitted)
+    assert copy.get_params()["device"] == "auto" and "device_" not in vars(copy)
+    copy.set_params(filters=(4,), dropout=0.2)
+    assert copy.filters == (4,) and copy.dropout == 0.2
+
+
+def test_explicit_cpu_device(patches):
+    X, y, _ = patches
+    clf = tiny(device="cpu", train_split=None, max_epochs=1).fit(X, y)
+    assert clf.device_ == "cpu" and clf.get_params()["device"] == "cpu"
+    assert next(clf.module_.parameters()).device.type == "cpu"
+
+
+def test_pickle_round_trip_keeps_probabilities(fitted, patches):
+    X, _, _ = patches
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    assert restored.get_params()["device"] == "auto"
+
+
+def test_model_pickled_on_gpu_unpickles_on_cpu(fitted, patches, monkeypatch):
+    X, _, _ = patches
+    state = fitted.__getstate__()
+    state["device_"] = "cuda"  # as pickled on a GPU machine
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored = MLBNInceptionClassifier.__new__(MLBNInceptionClassifier)
+    with pytest.warns(DeviceWarning):
+        restored.__setstate__(state)
+    assert restored.device_ == "cpu" and restored.get_params()["device"] == "auto"
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_pipeline_gridsearch_groupkfold(patches):
+    X, y, groups = patches
+    pipe = Pipeline(
+        [("to_float", FunctionTransformer(np.float32)), ("clf", tiny(max_epochs=1))]
+    )
+    search = GridSearchCV(
+        pipe,
+        {"clf__filters": [(3,), (3, 3)], "clf__multilevel_bn": [True, False]},
+        cv=GroupKFold(n_splits=2),
+        scoring="balanced_accuracy",
+    )
+    search.fit(X.reshape(len(X), -1), y, groups=groups)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_estimator_.predict(X.reshape(len(X), -1)).shape == (len(X),)
+
+
+def test_randomized_search_on_first_class_params(patches):
+    X, y, groups = patches
+    search = RandomizedSearchCV(
+        tiny(max_epochs=1),
+        {"dropout": uniform(0, 0.5), "head_units": [(4,), (8, 8)]},
+        n_iter=2,
+        cv=GroupKFold(n_splits=2),
+        random_state=0,
+    ).fit(X, y, groups=groups)
+    assert 0 <= search.best_params_["dropout"] < 0.5
+
+
+def test_cross_validate_and_cross_val_predict(patches):
+    X, y, groups = patches
+    cv = GroupKFold(n_splits=2)
+    scores = cross_validate(
+        tiny(max_epochs=1), X, y, groups=groups, cv=cv, scoring="roc_auc"
+    )
+    assert len(scores["test_score"]) == 2
+    proba = cross_val_predict(
+        tiny(max_epochs=1), X, y, groups=groups, cv=cv, method="predict_proba"
+    )
+    assert proba.shape == (len(X), 2)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        RandomUnderSampler(random_state=0),
+        RandomOverSampler(random_state=0),
+        SMOTE(random_state=0, k_neighbors=3),
+    ],
+    ids=["under", "over", "smote"],
+)
+def test_imblearn_pipeline_on_flattened_patches(sampler, patches):
+    X, y, _ = patches
+    y = y.copy()
+    y[:24] = 0  # imbalance
+    pipe = ImbPipeline(
+        [("balance", sampler), ("clf", tiny(train_split=None, max_epochs=1))]
+    )
+    pipe.fit(X.reshape(len(X), -1), y)
+    assert pipe.predict(X.reshape(len(X), -1)).shape == (len(X),)
+
+
+@pytest.mark.parametrize("kind", ["under", "over"])
+def test_imblearn_pipeline_with_patch_resampler_on_4d(kind, patches):
+    X, y, groups = patches
+    y = y.copy()
+    y[:24] = 0
+    pipe = ImbPipeline(
+        [
+            ("balance", PatchResampler(kind, random_state=0, patch_shape=(16, 16, 3))),
+            ("clf", tiny(train_split=None, max_epochs=1)),
+        ]
+    )
+    pipe.fit(X, y)
+    assert pipe.predict_proba(X).shape == (len(X), 2)
+    search = GridSearchCV(pipe, {"clf__dropout": [0.1, 0.4]}, cv=GroupKFold(2))
+    search.fit(X, y, groups=groups)
+
+
+def test_warm_start_and_partial_fit(patches):
+    X, y, _ = patches
+    clf = tiny(train_split=None, max_epochs=1)
+    clf.partial_fit(X, y)
+    clf.partial_fit(X, y)
+    assert len(clf.history) == 2
+    labels = np.where(y == 1, "IDC", "non-IDC")
+    clf = tiny(train_split=None, max_epochs=1).partial_fit(
+        X[:10], labels[:10], classes=["IDC", "non-IDC"]
+    )
+    assert clf.classes_.tolist() == ["IDC", "non-IDC"]
+
+
+# -- bad input --
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (np.zeros((4, 16, 16), np.uint8), "3-D .* X\\[None\\]"),
+        (np.zeros((4, 32, 32, 3), np.uint8), r"shape \(32, 32, 3\); expected"),
+        (np.zeros((4, 3, 16, 16), np.uint8), "channels-first"),
+        (np.zeros((4, 10)), "10 features per row"),
+        (np.zeros((0, 16, 16, 3)), "0 samples"),
+        (np.full((4, 16, 16, 3), np.nan), "NaN or infinity"),
+        (np.zeros((4, 16, 16, 3), dtype=complex), "dtype complex"),
+        (np.array([["a"] * 768] * 4), "real numbers"),
+    ],
+)
+def test_bad_X_is_named(X, match):
+    with pytest.raises(ValueError, match=match):
+        tiny().fit(X, np.arange(len(X)) % 2)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"normalize": "minmax"}, "normalize must be one of"),
+        ({"class_weight": "auto"}, "class_weight must be"),
+        ({"patch_shape": (16, 16)}, "patch_shape must be a tuple"),
+        ({"device": "tpu"}, "device must be"),
+    ],
+)
+def test_bad_params_are_named(params, match, patches):
+    X, y, _ = patches
+    with pytest.raises(ValueError, match=match):
+        tiny(**params).fit(X, y)
+
+
+def test_bad_y_and_groups(patches):
+    X, y, groups = patches
+    with pytest.raises(ValueError, match="different lengths"):
+        tiny().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        tiny().fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        tiny().fit(X, np.linspace(0, 1, len(X)))
+    with pytest.raises(ValueError, match="groups must hold one patient id per patch"):
+        tiny().fit(X, y, groups=groups[:-1])
+
+
+def test_predict_before_fit():
+    with pytest.raises(NotInitializedError):
+        tiny().predict(np.zeros((2, 16, 16, 3), np.uint8))
+
+
+def test_predict_checks_shape(fitted):
+    with pytest.raises(ValueError, match="expected patch_shape"):
+        fitted.predict(np.zeros((2, 50, 50, 3), np.uint8))
+
+
+# -- GPU --
+
+
+@requires_cuda
+def test_auto_device_trains_on_gpu(patches):
+    X, y, groups = patches
+    clf = tiny().fit(X, y, groups=groups)
+    assert clf.device_ == "cuda" and clf.get_params()["device"] == "auto"
+    assert next(clf.module_.parameters()).is_cuda
+    assert clf.predict_proba(X).shape == (len(X), 2)
+
+
+@requires_cuda
+def test_gpu_model_unpickles_in_a_cpu_only_process(tmp_path, patches):
+    X, y, groups = patches
+    clf = tiny().fit(X, y, groups=groups)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "proba.npy", clf.predict_proba(X))
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(clf))
+    code = f"""
+import pickle, warnings, numpy as np, torch
+assert not torch.cuda.is_available()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    clf = pickle.loads(open({str(tmp_path / "model.pkl")!r}, "rb").read())
+assert clf.device_ == "cpu", clf.device_
+X = np.load({str(tmp_path / "X.npy")!r})
+np.testing.assert_allclose(clf.predict_proba(X), np.load({str(tmp_path / "proba.npy")!r}), atol=1e-4)
+"""
+    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_no_warnings_in_a_plain_fit(patches):
+    X, y, groups = patches
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny().fit(X, y, groups=groups).predict(X)
+
+
+def test_predictions_do_not_depend_on_batching_or_order(fitted, patches):
+    X, _, _ = patches
+    full = fitted.predict_proba(X)
+    np.testing.assert_allclose(fitted.predict_proba(X[5:17]), full[5:17], atol=1e-6)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(fitted.predict_proba(X[order]), full[order], atol=1e-6)
+    one_by_one = clone(fitted).set_params(batch_size=1)
+    one_by_one.initialize()
+    one_by_one.module_.load_state_dict(fitted.module_.state_dict())
+    np.testing.assert_allclose(one_by_one.predict_proba(X[:6]), full[:6], atol=1e-6)

@@ -1,0 +1,112 @@
+"""The MLBN module and network: structure, sizes, parameter counts."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from idc_sklearn import MLBNBlock, MLBNInception
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_default_network_is_the_authors_best_model():
+    net = MLBNInception().eval()
+    assert n_params(net) == pytest.approx(33.8e6, rel=0.005)
+    with torch.no_grad():
+        out = net(torch.zeros(2, 3, 50, 50))
+    assert out.shape == (2, 2)
+
+
+def test_sibling_reading_of_filters_is_reachable():
+    net = MLBNInception(filters=(16, 16, 32, 32, 64, 64, 128, 128))
+    assert n_params(net) == pytest.approx(5.7e6, rel=0.01)
+
+
+def test_block_branches_and_output_channels():
+    block = MLBNBlock(3, 9)
+    assert block.out_channels == 36
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    bns = [m for m in block.modules() if isinstance(m, nn.BatchNorm2d)]
+    # 1x1 reductions included: a BN after every one of the six convolutions
+    assert len(convs) == 6 and len(bns) == 6
+    kernels = sorted(c.kernel_size[0] for c in convs)
+    assert kernels == [1, 1, 1, 1, 3, 5]
+    assert block.branch5x5[0][0].out_channels == 3  # fpb // 3
+    assert block.branch3x3[0][0].out_channels == 4  # fpb // 2
+    assert all(c.bias is not None and c.stride == (1, 1) for c in convs)
+    out = block(torch.randn(2, 3, 10, 10))
+    assert out.shape == (2, 36, 10, 10)
+    assert (out >= 0).all()  # ReLU last in every branch
+
+
+def test_bn_sits_between_conv_and_relu():
+    unit = MLBNBlock(3, 6).branch1x1
+    assert [type(m) for m in unit] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+
+
+def test_ablation_drops_batchnorm_inside_modules_only():
+    net = MLBNInception(multilevel_bn=False, filters=(3, 3), patch_size=16)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.features.modules())
+    assert any(isinstance(m, nn.BatchNorm1d) for m in net.head.modules())
+    block = MLBNBlock(3, 6, multilevel_bn=False)
+    assert [type(m) for m in block.branch1x1] == [nn.Conv2d, nn.ReLU]
+
+
+def test_pooling_after_modules_2_4_6():
+    net = MLBNInception(filters=(3,) * 8, head_units=())
+    kinds = ["pool" if isinstance(m, nn.MaxPool2d) else "inc" for m in net.features]
+    assert kinds == ["inc", "inc", "pool"] * 3 + ["inc", "inc"]
+    # 50 -> 25 -> 12 -> 6, 4 * 3 channels
+    assert net.head[0].in_features == 12 * 6 * 6
+
+
+def test_head_is_fc_bn_dropout_relu():
+    net = MLBNInception(filters=(3, 3), head_units=(5, 4), dropout=0.25, patch_size=16)
+    kinds = [type(m) for m in net.head]
+    block = [nn.Linear, nn.BatchNorm1d, nn.Dropout, nn.ReLU]
+    assert kinds == block * 2 + [nn.Linear]
+    assert net.head[2].p == 0.25
+    assert net.head[-1].out_features == 2
+
+
+@pytest.mark.parametrize(
+    "patch_size, filters",
+    [(16, (3,)), (16, (3,) * 8), (32, (3, 3, 6)), (50, (3, 3)), ((20, 24), (3,) * 5)],
+)
+def test_any_patch_size_and_filters_length(patch_size, filters):
+    net = MLBNInception(
+        n_classes=3, filters=filters, head_units=(4,), patch_size=patch_size
+    )
+    h, w = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
+    assert net.eval()(torch.zeros(2, 3, h, w)).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"patch_size": 15}, "patch_size must be at least 16"),
+        ({"filters": ()}, "filters"),
+        ({"filters": (2,)}, "filters_per_branch must be an int >= 3"),
+        ({"filters": 64}, "filters must be a sequence"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"n_classes": 1}, "n_classes"),
+        ({"head_units": (0,)}, "head_units"),
+    ],
+)
+def test_bad_arguments_name_themselves(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        MLBNInception(**kwargs)
+
+
+def test_network_module_imports_torch_only():
+    code = (
+        "import sys, idc_sklearn.network; "
+        "bad = {'sklearn', 'pandas', 'matplotlib', 'skorch'} & set(sys.modules); "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
