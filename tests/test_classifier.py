@@ -1,5 +1,6 @@
 """MLBNInceptionClassifier: the sklearn and skorch contract, on tiny networks."""
 
+import os
 import pickle
 import subprocess
 import sys
@@ -504,9 +505,10 @@ with warnings.catch_warnings():
     clf = pickle.loads(open({str(tmp_path / "model.pkl")!r}, "rb").read())
 assert clf.device_ == "cpu", clf.device_
 X = np.load({str(tmp_path / "X.npy")!r})
-np.testing.assert_allclose(clf.predict_proba(X), np.load({str(tmp_path / "proba.npy")!r}), atol=1e-4)
+expected = np.load({str(tmp_path / "proba.npy")!r})
+np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-4)
 """
-    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
