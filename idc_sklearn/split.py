@@ -32,6 +32,10 @@ class PatientValidSplit:
         Fraction held out, in (0, 1).
     random_state : int, RandomState instance or None, default=0
         Seed of the split. The default fixes it, so a seeded fit is reproducible.
+    valid_groups : sequence or None, default=None
+        Hold out exactly these patients (a fixed split such as the paper's 29
+        validation patients) instead of drawing ``valid_size`` of them; needs
+        ``groups``.
 
     Examples
     --------
@@ -45,18 +49,47 @@ class PatientValidSplit:
     (16, 4)
     """
 
-    def __init__(self, valid_size: float = 0.2, random_state=0) -> None:
+    def __init__(
+        self, valid_size: float = 0.2, random_state=0, valid_groups=None
+    ) -> None:
         self.valid_size = valid_size
         self.random_state = random_state
+        self.valid_groups = valid_groups
 
     def __repr__(self) -> str:
+        fixed = (
+            "" if self.valid_groups is None else f", valid_groups={self.valid_groups!r}"
+        )
         return (
             f"{type(self).__name__}(valid_size={self.valid_size!r}, "
-            f"random_state={self.random_state!r})"
+            f"random_state={self.random_state!r}{fixed})"
         )
+
+    def _fixed_split(self, groups) -> tuple[np.ndarray, np.ndarray]:
+        if groups is None:
+            raise ValueError(
+                "valid_groups needs the patient of each patch: pass groups to fit."
+            )
+        groups = np.asarray(groups).astype(str)
+        wanted = np.asarray(list(self.valid_groups)).astype(str)
+        missing = sorted(set(wanted) - set(groups))
+        if missing:
+            raise ValueError(
+                f"valid_groups names patients absent from groups: {missing[:10]}"
+                f"{' ...' if len(missing) > 10 else ''}."
+            )
+        is_valid = np.isin(groups, wanted)
+        if is_valid.all():
+            raise ValueError(
+                "valid_groups holds every patient in groups; nothing is left to "
+                "train on."
+            )
+        return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
 
     def split_indices(self, y, groups=None) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(train_indices, valid_indices)`` for labels ``y``."""
+        if self.valid_groups is not None:
+            return self._fixed_split(groups)
         if not (isinstance(self.valid_size, numbers.Real) and 0 < self.valid_size < 1):
             raise ValueError(
                 f"valid_size must be a float in (0, 1); got {self.valid_size!r}."
