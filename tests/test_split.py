@@ -31,7 +31,7 @@ def test_few_patients_fall_back_to_a_group_shuffle():
 
 
 def test_fixed_validation_patients():
-    train, valid = PatientValidSplit(valid_groups=["p1", 3]).split_indices(
+    train, valid = PatientValidSplit(valid_groups=[1, "3"]).split_indices(
         y, np.char.replace(groups, "p", "")
     )
     assert set(np.char.replace(groups, "p", "")[valid]) == {"1", "3"}
