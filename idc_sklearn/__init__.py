@@ -27,6 +27,13 @@ _PUBLIC = {
     # baselines, metrics and the comparison
     "JanowczykCNNClassifier": "idc_sklearn.baselines",
     "CruzRoaCNNClassifier": "idc_sklearn.baselines",
+    "JanowczykCNN": "idc_sklearn.baselines",
+    "CruzRoaCNN": "idc_sklearn.baselines",
+    "ColorHistogram": "idc_sklearn.baselines",
+    "ColorMoments": "idc_sklearn.baselines",
+    "LBPFeatures": "idc_sklearn.baselines",
+    "GLCMFeatures": "idc_sklearn.baselines",
+    "HOGFeatures": "idc_sklearn.baselines",
     "make_baseline": "idc_sklearn.baselines",
     "BASELINES": "idc_sklearn.baselines",
     "SCORING": "idc_sklearn.metrics",

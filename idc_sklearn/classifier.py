@@ -305,6 +305,12 @@ class PatchNetClassifier(NeuralNetClassifier):
             )
         return groups
 
+    def _learn_input_statistics(self, X: np.ndarray) -> None:
+        """Learn what the network needs of the training patches, before it is built.
+
+        A no-op here; baselines that subtract a training mean override it.
+        """
+
     def check_data(self, X, y):
         # Inputs are validated where they enter (fit / partial_fit); skorch's own
         # check would re-infer classes_ from the encoded labels.
@@ -459,6 +465,7 @@ class PatchNetClassifier(NeuralNetClassifier):
         if not self.warm_start or not getattr(self, "initialized_", False):
             self._learn_classes(y)
             X = self._check_X(X, check_finite=False)
+            self._learn_input_statistics(X)
             with self._seeded():
                 self.initialize()
         return self.partial_fit(X, y, groups=groups, **fit_params)
@@ -474,6 +481,7 @@ class PatchNetClassifier(NeuralNetClassifier):
         if not getattr(self, "initialized_", False):
             self._check_params()
             self._learn_classes(y if classes is None else np.asarray(classes))
+            self._learn_input_statistics(X)
             with self._seeded():
                 self.initialize()
         y = self._encode(y)

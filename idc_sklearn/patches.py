@@ -74,6 +74,10 @@ def as_real_array(X, *, name: str = "X", check_finite: bool = True) -> np.ndarra
             f"{name} must hold real numbers (uint8 0-255 or float); "
             f"got dtype {X.dtype}.{complex_hint}"
         )
+    if X.ndim >= 1 and X.shape[0] == 0:
+        raise ValueError(
+            f"{name} has 0 samples (shape {X.shape}); at least 1 patch is required."
+        )
     if check_finite and np.issubdtype(X.dtype, np.floating):
         for start in range(0, len(X), _FINITE_CHECK_ROWS):
             if not np.isfinite(X[start : start + _FINITE_CHECK_ROWS]).all():
@@ -145,9 +149,5 @@ def check_patches(
             f"{name} must be 4-D (n, height, width, channels) or 2-D "
             f"(n, height*width*channels); got a {X.ndim}-D array of shape {X.shape}."
             + (" For a single patch use X[None]." if X.ndim == 3 else "")
-        )
-    if patches.shape[0] == 0:
-        raise ValueError(
-            f"{name} has 0 samples (shape {X.shape}); at least 1 patch is required."
         )
     return patches

@@ -1,4 +1,8 @@
-"""MLBNInceptionClassifier: the sklearn and skorch contract, on tiny networks."""
+"""The estimator contract, on tiny networks.
+
+Tests that take the ``make`` fixture run for MLBNInceptionClassifier and for both
+CNN baselines, which share its machinery; the others are about the MLBN network.
+"""
 
 import os
 import pickle
@@ -29,7 +33,12 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning, NotInitializedError
 
-from idc_sklearn import MLBNInceptionClassifier, PatchResampler
+from idc_sklearn import (
+    CruzRoaCNNClassifier,
+    JanowczykCNNClassifier,
+    MLBNInceptionClassifier,
+    PatchResampler,
+)
 from idc_sklearn.batching import prepare_patches
 
 
@@ -37,10 +46,25 @@ def tiny(**kwargs):
     return MLBNInceptionClassifier(**{**TINY, **kwargs})
 
 
-@pytest.fixture(scope="module")
-def fitted(patches):
+_SHARED = {k: v for k, v in TINY.items() if k not in ("filters", "head_units")}
+FACTORIES = {
+    "mlbn": tiny,
+    "janowczyk": lambda **kw: JanowczykCNNClassifier(
+        **{**_SHARED, "crop_size": 16, **kw}
+    ),
+    "cruzroa": lambda **kw: CruzRoaCNNClassifier(**{**_SHARED, **kw}),
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def make(request):
+    return FACTORIES[request.param]
+
+
+@pytest.fixture(scope="module", params=sorted(FACTORIES))
+def fitted(request, patches):
     X, y, groups = patches
-    return tiny().fit(X, y, groups=groups)
+    return FACTORIES[request.param]().fit(X, y, groups=groups)
 
 
 # -- parameters and defaults --
@@ -111,10 +135,10 @@ def test_fit_predict_on_4d_uint8(fitted, patches):
     assert fitted.n_features_in_ == 16 * 16 * 3
 
 
-def test_2d_flattened_input_gives_the_same_model(patches):
+def test_2d_flattened_input_gives_the_same_model(make, patches):
     X, y, groups = patches
-    a = tiny().fit(X, y, groups=groups)
-    b = tiny().fit(X.reshape(len(X), -1), y, groups=groups)
+    a = make().fit(X, y, groups=groups)
+    b = make().fit(X.reshape(len(X), -1), y, groups=groups)
     np.testing.assert_allclose(
         a.predict_proba(X), b.predict_proba(X.reshape(len(X), -1))
     )
@@ -139,11 +163,11 @@ def test_fit_never_makes_a_float_copy_of_X():
     assert peak < 1.5 * X.nbytes, (peak, X.nbytes)
 
 
-def test_read_only_memory_mapped_input(tmp_path, patches):
+def test_read_only_memory_mapped_input(make, tmp_path, patches):
     X, y, _ = patches
     np.save(tmp_path / "X.npy", X)
     X_mm = np.load(tmp_path / "X.npy", mmap_mode="r")
-    clf = tiny(train_split=None, max_epochs=1).fit(X_mm, y)
+    clf = make(train_split=None, max_epochs=1).fit(X_mm, y)
     assert clf.predict_proba(X_mm).shape == (len(X), 2)
 
 
@@ -172,11 +196,11 @@ def test_normalize_modes(normalize, patches):
 # -- labels --
 
 
-def test_string_labels_and_three_classes(patches):
+def test_string_labels_and_three_classes(make, patches):
     X, _, groups = patches
     names = np.array(["stroma", "IDC", "fat"])
     y = names[np.arange(len(X)) % 3]
-    clf = tiny(train_split=None).fit(X, y)
+    clf = make(train_split=None).fit(X, y)
     assert clf.classes_.tolist() == ["IDC", "fat", "stroma"]
     assert set(clf.predict(X)) <= set(names)
     proba = clf.predict_proba(X)
@@ -203,17 +227,17 @@ def test_learns_a_visible_pattern(patches):
 # -- class weights --
 
 
-def test_class_weight_balanced_and_dict(patches):
+def test_class_weight_balanced_and_dict(make, patches):
     X, y, _ = patches
     y = y.copy()
     y[:30] = 0
-    clf = tiny(class_weight="balanced", train_split=None, max_epochs=1).fit(X, y)
+    clf = make(class_weight="balanced", train_split=None, max_epochs=1).fit(X, y)
     expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
     np.testing.assert_allclose(clf.criterion_.weight.numpy(), expected)
     labels = np.where(y == 1, "IDC", "non-IDC")
-    clf = tiny(class_weight={"IDC": 3.0}, train_split=None, max_epochs=1).fit(X, labels)
+    clf = make(class_weight={"IDC": 3.0}, train_split=None, max_epochs=1).fit(X, labels)
     np.testing.assert_allclose(clf.criterion_.weight.numpy(), [3.0, 1.0])
-    assert tiny(train_split=None, max_epochs=1).fit(X, y).criterion_.weight is None
+    assert make(train_split=None, max_epochs=1).fit(X, y).criterion_.weight is None
 
 
 def test_class_weight_conflicting_with_criterion_weight(patches):
@@ -226,14 +250,14 @@ def test_class_weight_conflicting_with_criterion_weight(patches):
 # -- seeding --
 
 
-def test_same_seed_same_model_and_global_rng_untouched(patches):
+def test_same_seed_same_model_and_global_rng_untouched(make, patches):
     X, y, groups = patches
     state = torch.random.get_rng_state()
-    model = tiny(random_state=7).fit(X, y, groups=groups)
+    model = make(random_state=7).fit(X, y, groups=groups)
     assert torch.equal(torch.random.get_rng_state(), state)
     a = model.predict_proba(X)
-    b = tiny(random_state=7).fit(X, y, groups=groups).predict_proba(X)
-    c = tiny(random_state=8).fit(X, y, groups=groups).predict_proba(X)
+    b = make(random_state=7).fit(X, y, groups=groups).predict_proba(X)
+    c = make(random_state=8).fit(X, y, groups=groups).predict_proba(X)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
@@ -246,10 +270,10 @@ class RecordSplit(Callback):
         self.train_, self.valid_ = dataset_train.indices, dataset_valid.indices
 
 
-def test_groups_hold_out_whole_patients(patches):
+def test_groups_hold_out_whole_patients(make, patches):
     X, y, groups = patches
     rec = RecordSplit()
-    tiny(callbacks=[("rec", rec)], max_epochs=1).fit(X, y, groups=groups)
+    make(callbacks=[("rec", rec)], max_epochs=1).fit(X, y, groups=groups)
     train_patients, valid_patients = set(groups[rec.train_]), set(groups[rec.valid_])
     assert valid_patients and train_patients
     assert not train_patients & valid_patients
@@ -264,9 +288,9 @@ def test_without_groups_split_is_stratified(patches):
     assert y[rec.valid_].mean() == pytest.approx(0.5, abs=0.07)
 
 
-def test_train_split_none_trains_on_everything(patches):
+def test_train_split_none_trains_on_everything(make, patches):
     X, y, _ = patches
-    clf = tiny(train_split=None, max_epochs=1).fit(X, y)
+    clf = make(train_split=None, max_epochs=1).fit(X, y)
     assert "valid_bacc" not in clf.history[-1]
     assert "early_stopping" not in dict(clf.callbacks_)
 
@@ -299,8 +323,9 @@ def test_clone_get_set_params(fitted):
     assert params["device"] == "auto" and fitted.device_ == "cpu"
     copy = clone(fitted)
     assert copy.get_params()["device"] == "auto" and "device_" not in vars(copy)
-    copy.set_params(filters=(4,), dropout=0.2)
-    assert copy.filters == (4,) and copy.dropout == 0.2
+    copy.set_params(lr=0.05, class_weight="balanced")
+    assert copy.lr == 0.05 and copy.class_weight == "balanced"
+    assert fitted.lr != 0.05
 
 
 def test_explicit_cpu_device(patches):
@@ -322,7 +347,7 @@ def test_model_pickled_on_gpu_unpickles_on_cpu(fitted, patches, monkeypatch):
     state = fitted.__getstate__()
     state["device_"] = "cuda"  # as pickled on a GPU machine
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    restored = MLBNInceptionClassifier.__new__(MLBNInceptionClassifier)
+    restored = type(fitted).__new__(type(fitted))
     with pytest.warns(DeviceWarning):
         restored.__setstate__(state)
     assert restored.device_ == "cpu" and restored.get_params()["device"] == "auto"
@@ -357,15 +382,15 @@ def test_randomized_search_on_first_class_params(patches):
     assert 0 <= search.best_params_["dropout"] < 0.5
 
 
-def test_cross_validate_and_cross_val_predict(patches):
+def test_cross_validate_and_cross_val_predict(make, patches):
     X, y, groups = patches
     cv = GroupKFold(n_splits=2)
     scores = cross_validate(
-        tiny(max_epochs=1), X, y, groups=groups, cv=cv, scoring="roc_auc"
+        make(max_epochs=1), X, y, groups=groups, cv=cv, scoring="roc_auc"
     )
     assert len(scores["test_score"]) == 2
     proba = cross_val_predict(
-        tiny(max_epochs=1), X, y, groups=groups, cv=cv, method="predict_proba"
+        make(max_epochs=1), X, y, groups=groups, cv=cv, method="predict_proba"
     )
     assert proba.shape == (len(X), 2)
 
@@ -436,9 +461,9 @@ def test_warm_start_and_partial_fit(patches):
         (np.array([["a"] * 768] * 4), "real numbers"),
     ],
 )
-def test_bad_X_is_named(X, match):
+def test_bad_X_is_named(make, X, match):
     with pytest.raises(ValueError, match=match):
-        tiny().fit(X, np.arange(len(X)) % 2)
+        make().fit(X, np.arange(len(X)) % 2)
 
 
 @pytest.mark.parametrize(
@@ -456,21 +481,21 @@ def test_bad_params_are_named(params, match, patches):
         tiny(**params).fit(X, y)
 
 
-def test_bad_y_and_groups(patches):
+def test_bad_y_and_groups(make, patches):
     X, y, groups = patches
     with pytest.raises(ValueError, match="different lengths"):
-        tiny().fit(X, y[:-1])
+        make().fit(X, y[:-1])
     with pytest.raises(ValueError, match="at least 2 classes"):
-        tiny().fit(X, np.zeros(len(X)))
+        make().fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="Unknown label type"):
-        tiny().fit(X, np.linspace(0, 1, len(X)))
+        make().fit(X, np.linspace(0, 1, len(X)))
     with pytest.raises(ValueError, match="groups must hold one patient id per patch"):
-        tiny().fit(X, y, groups=groups[:-1])
+        make().fit(X, y, groups=groups[:-1])
 
 
-def test_predict_before_fit():
+def test_predict_before_fit(make):
     with pytest.raises(NotInitializedError):
-        tiny().predict(np.zeros((2, 16, 16, 3), np.uint8))
+        make().predict(np.zeros((2, 16, 16, 3), np.uint8))
 
 
 def test_predict_checks_shape(fitted):
@@ -482,18 +507,18 @@ def test_predict_checks_shape(fitted):
 
 
 @requires_cuda
-def test_auto_device_trains_on_gpu(patches):
+def test_auto_device_trains_on_gpu(make, patches):
     X, y, groups = patches
-    clf = tiny().fit(X, y, groups=groups)
+    clf = make().fit(X, y, groups=groups)
     assert clf.device_ == "cuda" and clf.get_params()["device"] == "auto"
     assert next(clf.module_.parameters()).is_cuda
     assert clf.predict_proba(X).shape == (len(X), 2)
 
 
 @requires_cuda
-def test_gpu_model_unpickles_in_a_cpu_only_process(tmp_path, patches):
+def test_gpu_model_unpickles_in_a_cpu_only_process(make, tmp_path, patches):
     X, y, groups = patches
-    clf = tiny().fit(X, y, groups=groups)
+    clf = make().fit(X, y, groups=groups)
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "proba.npy", clf.predict_proba(X))
     (tmp_path / "model.pkl").write_bytes(pickle.dumps(clf))
@@ -512,11 +537,11 @@ np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-4)
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
-def test_no_warnings_in_a_plain_fit(patches):
+def test_no_warnings_in_a_plain_fit(make, patches):
     X, y, groups = patches
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        tiny().fit(X, y, groups=groups).predict(X)
+        make().fit(X, y, groups=groups).predict(X)
 
 
 def test_predictions_do_not_depend_on_batching_or_order(fitted, patches):

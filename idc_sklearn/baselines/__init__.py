@@ -1,5 +1,7 @@
 """Baselines: handcrafted patch features and the classical pipelines built on them."""
 
+from ._cnn import CruzRoaCNNClassifier, JanowczykCNNClassifier
+from ._cnn_networks import CruzRoaCNN, JanowczykCNN
 from ._features import (
     ColorHistogram,
     ColorMoments,
@@ -11,6 +13,10 @@ from ._pipelines import BASELINES, make_baseline
 
 __all__ = [
     "BASELINES",
+    "CruzRoaCNN",
+    "CruzRoaCNNClassifier",
+    "JanowczykCNN",
+    "JanowczykCNNClassifier",
     "ColorHistogram",
     "ColorMoments",
     "GLCMFeatures",
