@@ -221,11 +221,10 @@ def _read_patch(path: str, out: np.ndarray, pad: str) -> tuple[int, int, str | N
                     ),
                 )
             im.load()
-            if im.mode.startswith("I") or im.mode == "F":
-                # 16/32-bit grayscale: Pillow's convert("RGB") would clip, not scale.
-                gray = np.asarray(im, dtype=np.float64)
-                scale = 255.0 / 65535.0 if gray.max() > 255 else 1.0
-                gray = np.clip(np.rint(gray * scale), 0, 255).astype(np.uint8)
+            if im.mode.startswith("I"):
+                # 16-bit grayscale: Pillow's convert("RGB") would clip, not scale.
+                gray = np.asarray(im, dtype=np.float64) / 257
+                gray = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
                 patch = np.repeat(gray[:, :, None], 3, axis=2)
             else:
                 # Alpha is dropped, not blended, as MATLAB's and OpenCV's readers do.
@@ -590,7 +589,7 @@ def load_idc(
         [os.path.join(root_path, p) for p in frame["path"]], dtype=str
     )
     skipped = [(os.path.join(root_path, p), r) for p, r in skipped]
-    _warn_skipped(str(root_path), skipped, len(files))
+    _warn_skipped(str(root_path), skipped, len(frame) + len(skipped))
     target = frame["target"].to_numpy(dtype=np.int64, copy=True)
     if return_X_y:
         return data, target
@@ -637,7 +636,9 @@ def _list_files(root: Path, patients):
             "holds no patch files named <patient>_idx5_x<X>_y<Y>_class<C>.png "
             f"({len(skipped)} other files)",
         )
-    files.sort(key=lambda f: (f[0], f[1]))
+    # By patient, then by the path inside the patient's folder (class, file name),
+    # so that the order does not depend on which copy of the archive a file is in.
+    files.sort(key=lambda f: (f[0], f[2], os.path.basename(f[1])))
     return files, skipped, selected
 
 
