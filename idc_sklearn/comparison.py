@@ -1,0 +1,422 @@
+"""Compare models on IDC patches with patient-grouped cross-validation.
+
+numpy, pandas, sklearn and tqdm only: torch is imported by the CNN estimators
+themselves, so comparing sklearn pipelines alone never loads it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import numbers
+import sys
+import time
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+from tqdm import tqdm
+
+from idc_sklearn.metrics import SCORING
+
+__all__ = ["compare_models"]
+
+DEFAULT_FOLDS = 5
+SPLIT_PARTS = ("train", "val", "test")
+_PREDICT_METHODS = (
+    "predict",
+    "predict_proba",
+    "predict_log_proba",
+    "decision_function",
+)
+
+
+class _CachedPredictions:
+    """A fitted estimator whose predictions on one test set are computed once.
+
+    Each scorer asks the estimator again for ``predict`` or ``predict_proba``; for a
+    CNN that is a full pass over the test patches per metric. This proxy answers
+    every call of a prediction method with its first result, so it must only ever
+    see one ``X``. Everything else (``classes_``, tags, ``hasattr`` checks) is the
+    estimator's own.
+    """
+
+    def __init__(self, estimator) -> None:
+        self._estimator = estimator
+        self._cache: dict[str, np.ndarray] = {}
+
+    def remember(self, method: str, result: np.ndarray) -> None:
+        self._cache[method] = result
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._estimator, name)
+        if name not in _PREDICT_METHODS:
+            return attribute
+
+        # Scorers read the method's __name__ to post-process probabilities.
+        @functools.wraps(attribute)
+        def cached(X):
+            if name not in self._cache:
+                self._cache[name] = attribute(X)
+            return self._cache[name]
+
+        return cached
+
+
+def _check_models(models) -> list[tuple[str, object]]:
+    if isinstance(models, Mapping):
+        pairs = list(models.items())
+    elif isinstance(models, Iterable) and not isinstance(models, str):
+        pairs = list(models)
+        for pair in pairs:
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                raise TypeError(
+                    "models must be a dict {name: estimator} or a list of "
+                    f"(name, estimator) pairs; got the item {pair!r}."
+                )
+    else:
+        raise TypeError(
+            "models must be a dict {name: estimator} or a list of (name, estimator) "
+            f"pairs; got {type(models).__name__}."
+        )
+    if not pairs:
+        raise ValueError("models is empty; pass at least one (name, estimator).")
+    names = [name for name, _ in pairs]
+    for name, estimator in pairs:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"models must be named by non-empty strings; got {name!r}.")
+        if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
+            raise TypeError(
+                f"models[{name!r}] must be a scikit-learn estimator (with fit and "
+                f"get_params); got {type(estimator).__name__}."
+            )
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"models names must be unique; repeated: {duplicates}.")
+    return pairs
+
+
+def _check_data(X, y, groups):
+    if not hasattr(X, "shape"):
+        X = np.asarray(X)
+    if len(X.shape) < 2:
+        raise ValueError(
+            "X must hold patches, shape (n, height, width, channels) or "
+            f"(n, height * width * channels); got shape {X.shape}."
+        )
+    n = X.shape[0]
+    if n == 0:
+        raise ValueError(f"X holds no patches; got shape {X.shape}.")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(
+            f"y must hold one label per patch, shape ({n},) like X; got shape "
+            f"{y.shape}."
+        )
+    if groups is None:
+        raise ValueError(
+            "groups is None; pass the patient id of each patch, so that no patient "
+            "is on both sides of a split."
+        )
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or groups.shape[0] != n:
+        raise ValueError(
+            f"groups must hold one patient id per patch, shape ({n},) like X; got "
+            f"shape {groups.shape}."
+        )
+    if pd.isna(groups).any():
+        raise ValueError("groups contains a missing patient id (None or NaN).")
+    return X, y, groups
+
+
+def _check_scoring(scoring, y) -> dict:
+    if scoring is None:
+        labels = set(np.unique(y).tolist())
+        if y.dtype.kind not in "biuf" or not labels <= {0, 1}:
+            raise ValueError(
+                "y must hold the labels 0 (no IDC) and 1 (IDC) for the default "
+                f"scoring; got labels {sorted(map(repr, labels))[:10]}. Map them to "
+                "0/1 or pass your own scoring."
+            )
+        return dict(SCORING)
+    if isinstance(scoring, str):
+        scoring = [scoring]
+    if isinstance(scoring, Mapping):
+        items = list(scoring.items())
+    elif isinstance(scoring, Iterable):
+        items = [(name, name) for name in scoring]
+    else:
+        raise TypeError(
+            "scoring must be None, a metric name, a list of names or a dict "
+            f"{{name: scorer}}; got {type(scoring).__name__}."
+        )
+    if not items:
+        raise ValueError("scoring is empty; name at least one metric.")
+    scorers = {}
+    for name, scorer in items:
+        if isinstance(scorer, str):
+            scorer = SCORING[scorer] if scorer in SCORING else _named_scorer(scorer)
+        if not callable(scorer):
+            raise TypeError(
+                f"scoring[{name!r}] must be a scorer, callable as "
+                f"scorer(estimator, X, y); got {type(scorer).__name__}."
+            )
+        scorers[str(name)] = scorer
+    return scorers
+
+
+def _named_scorer(name: str):
+    try:
+        return get_scorer(name)
+    except ValueError as exc:
+        raise ValueError(
+            f"scoring names an unknown metric {name!r}; expected one of "
+            f"{sorted(SCORING)} or a scikit-learn scorer name."
+        ) from exc
+
+
+def _check_fixed_split(split: Mapping, groups: np.ndarray) -> dict[str, list[str]]:
+    unknown_parts = sorted(set(split) - set(SPLIT_PARTS))
+    if unknown_parts or "train" not in split or "test" not in split:
+        raise ValueError(
+            "cv as a patient split must be a dict with the keys 'train', 'test' "
+            f"and optionally 'val' (as read_patient_split returns); got keys "
+            f"{sorted(split)}."
+        )
+    present = set(groups.astype(str).tolist())
+    parts: dict[str, list[str]] = {}
+    owner: dict[str, str] = {}
+    for part in SPLIT_PARTS:
+        if part not in split:
+            continue
+        if isinstance(split[part], str) or not isinstance(split[part], Iterable):
+            raise TypeError(
+                f"cv[{part!r}] must be a list of patient ids; got "
+                f"{type(split[part]).__name__}."
+            )
+        ids = [str(patient) for patient in split[part]]
+        if not ids:
+            raise ValueError(f"cv[{part!r}] lists no patients.")
+        missing = [patient for patient in ids if patient not in present]
+        if missing:
+            raise ValueError(
+                f"cv[{part!r}] names {len(missing)} patient(s) absent from groups: "
+                f"{missing[:10]}{' ...' if len(missing) > 10 else ''}."
+            )
+        for patient in ids:
+            if owner.setdefault(patient, part) != part:
+                raise ValueError(
+                    f"cv lists patient {patient!r} in both {owner[patient]!r} and "
+                    f"{part!r}; a patient must be on one side only."
+                )
+        parts[part] = ids
+    return parts
+
+
+def _resolve_cv(cv, X, y, groups):
+    """Return ``(folds, val_patients, description)`` for the argument ``cv``."""
+    n_patients = len(pd.unique(groups))
+    if isinstance(cv, Mapping):
+        parts = _check_fixed_split(cv, groups)
+        patient = groups.astype(str)
+        train = np.flatnonzero(np.isin(patient, parts["train"] + parts.get("val", [])))
+        test = np.flatnonzero(np.isin(patient, parts["test"]))
+        sizes = "/".join(str(len(parts.get(part, []))) for part in SPLIT_PARTS)
+        description = f"fixed patient split (train/val/test patients {sizes})"
+        return [(train, test)], parts.get("val"), description
+    if cv is None:
+        cv = DEFAULT_FOLDS
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        if cv < 2:
+            raise ValueError(f"cv must be at least 2 folds; got {cv}.")
+        cv = GroupKFold(n_splits=int(cv))
+    elif not (hasattr(cv, "split") and hasattr(cv, "get_n_splits")):
+        raise TypeError(
+            "cv must be None, a number of folds, a scikit-learn splitter or a patient "
+            "split dict {'train': [...], 'val': [...], 'test': [...]}; got "
+            f"{type(cv).__name__}."
+        )
+    if isinstance(cv, (GroupKFold, StratifiedGroupKFold)) and cv.n_splits > n_patients:
+        raise ValueError(
+            f"cv asks for {cv.n_splits} folds but groups holds only {n_patients} "
+            "patients; use at most as many folds as patients."
+        )
+    folds = list(cv.split(X, y, groups))
+    return folds, None, f"{cv!r} over {n_patients} patients"
+
+
+def _is_patch_net(estimator) -> bool:
+    # An estimator of the PatchNetClassifier family can only exist once its module
+    # has been imported, so looking it up there keeps torch out of comparisons of
+    # sklearn models.
+    classifier = sys.modules.get("idc_sklearn.classifier")
+    return classifier is not None and isinstance(
+        estimator, classifier.PatchNetClassifier
+    )
+
+
+def _fit_takes_groups(estimator) -> bool:
+    try:
+        parameters = inspect.signature(estimator.fit).parameters
+    except (TypeError, ValueError):
+        return False
+    return "groups" in parameters
+
+
+def _prepare(estimator, val_patients):
+    estimator = clone(estimator)
+    if val_patients is not None and _is_patch_net(estimator):
+        from idc_sklearn.split import PatientValidSplit
+
+        estimator.set_params(train_split=PatientValidSplit(valid_groups=val_patients))
+    return estimator
+
+
+def _run_fold(estimator, scorers, X, y, groups, train, test) -> dict:
+    fit_kwargs = {"groups": groups[train]} if _fit_takes_groups(estimator) else {}
+    X_train = X[train]
+    start = time.perf_counter()
+    estimator.fit(X_train, y[train], **fit_kwargs)
+    fit_seconds = time.perf_counter() - start
+    del X_train
+    X_test, y_test = X[test], y[test]
+    predictions = _CachedPredictions(estimator)
+    start = time.perf_counter()
+    predicted = estimator.predict(X_test)
+    predict_seconds = time.perf_counter() - start
+    predictions.remember("predict", predicted)
+    row = {
+        name: scorer(predictions, X_test, y_test) for name, scorer in scorers.items()
+    }
+    row["fit_seconds"] = fit_seconds
+    row["predict_seconds"] = predict_seconds
+    row["n_test"] = len(test)
+    return row
+
+
+def compare_models(
+    models,
+    X,
+    y,
+    groups,
+    cv=None,
+    scoring=None,
+    *,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Cross-validate several models by patient and tabulate their scores.
+
+    Each model is cloned and fitted afresh on every training fold and scored on
+    the held-out patients. Estimators whose ``fit`` takes ``groups`` (the CNNs of
+    :class:`~idc_sklearn.PatchNetClassifier`'s family) get the training fold's
+    patient ids, so their internal early-stopping validation set holds out whole
+    patients too.
+
+    Parameters
+    ----------
+    models : dict of str to estimator, or list of (str, estimator)
+        The models to compare, by name. They are cloned, never fitted in place.
+    X : ndarray of shape (n, height, width, channels) or (n, h * w * c)
+        Patches, as every model takes them. Only fold subsets ``X[indices]`` are
+        copied.
+    y : array-like of shape (n,)
+        Labels; 0 (no IDC) and 1 (IDC) for the default scoring.
+    groups : array-like of shape (n,)
+        Patient id of each patch.
+    cv : int, splitter, dict or None, default=None
+        - None: ``GroupKFold(5)`` by patient.
+        - int: that many ``GroupKFold`` folds.
+        - a scikit-learn splitter, called as ``cv.split(X, y, groups)``.
+        - a patient split ``{"train": [...], "val": [...], "test": [...]}`` as
+          :func:`~idc_sklearn.read_patient_split` returns (``"val"`` optional):
+          one fit on the train and val patients, scored on the test patients.
+          The CNNs of the :class:`~idc_sklearn.PatchNetClassifier` family get
+          ``train_split=PatientValidSplit(valid_groups=val)``, so the val patients
+          are their early-stopping set; other models train on both. Patients in
+          none of the lists are left out; the standard deviations are NaN.
+    scoring : dict, list of str, str or None, default=None
+        Metrics by name: a dict ``{name: scorer}`` of scorers called as
+        ``scorer(estimator, X_test, y_test)`` (or of names), metric names (of
+        :data:`~idc_sklearn.SCORING`, else scikit-learn's), or None for
+        :data:`~idc_sklearn.SCORING`.
+    progress : bool, default=True
+        Show a tqdm progress bar over models and folds.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per model, indexed by name (index named ``"model"``) in the given
+        order, with the columns ``<metric>_mean`` and ``<metric>_std`` for every
+        metric of ``scoring`` (mean and sample standard deviation over folds; NaN
+        with one fold), then ``fit_seconds`` (mean fit time per fold) and
+        ``predict_patches_per_second`` (test patches over the time ``predict``
+        took on them, all folds together). ``table.attrs`` holds ``"cv"`` (a
+        description of the folds) and ``"n_folds"``.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: lengths that differ from ``X``'s, no ``models``, more
+        folds than patients, a split naming unknown or repeated patients, labels
+        other than 0/1 with the default scoring.
+    TypeError
+        For ``models``, ``cv`` or ``scoring`` of the wrong kind.
+
+    See Also
+    --------
+    idc_sklearn.SCORING : the default scorers.
+    idc_sklearn.read_patient_split : the paper's fixed patient split.
+
+    Examples
+    --------
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from idc_sklearn import compare_models, make_baseline, make_idc_patches
+    >>> idc = make_idc_patches(n_patients=6, patches_per_patient=20, patch_size=32,
+    ...                        random_state=0)
+    >>> table = compare_models(
+    ...     {"color": make_baseline("color-logreg", patch_shape=(32, 32, 3)),
+    ...      "prior": DummyClassifier(strategy="prior")},
+    ...     idc.data, idc.target, idc.groups, cv=3, progress=False,
+    ... )
+    >>> table.index.tolist()
+    ['color', 'prior']
+    >>> float(table.loc["prior", "balanced_accuracy_mean"])
+    0.5
+    """
+    pairs = _check_models(models)
+    X, y, groups = _check_data(X, y, groups)
+    scorers = _check_scoring(scoring, y)
+    folds, val_patients, description = _resolve_cv(cv, X, y, groups)
+    rows = {}
+    with tqdm(total=len(pairs) * len(folds), disable=not progress, unit="fit") as bar:
+        for name, model in pairs:
+            fold_rows = []
+            for k, (train, test) in enumerate(folds, start=1):
+                bar.set_description(f"{name} (fold {k}/{len(folds)})")
+                estimator = _prepare(model, val_patients)
+                fold_rows.append(
+                    _run_fold(estimator, scorers, X, y, groups, train, test)
+                )
+                bar.update()
+            rows[name] = _summarise(pd.DataFrame(fold_rows), scorers)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "model"
+    table.attrs.update(cv=description, n_folds=len(folds))
+    return table
+
+
+def _summarise(folds: pd.DataFrame, scorers: dict) -> dict:
+    summary = {}
+    for name in scorers:
+        scores = folds[name].astype(float)
+        summary[f"{name}_mean"] = scores.mean()
+        summary[f"{name}_std"] = scores.std(ddof=1) if len(scores) > 1 else np.nan
+    summary["fit_seconds"] = folds["fit_seconds"].mean()
+    predict_seconds = folds["predict_seconds"].sum()
+    summary["predict_patches_per_second"] = (
+        folds["n_test"].sum() / predict_seconds if predict_seconds > 0 else np.inf
+    )
+    return summary
