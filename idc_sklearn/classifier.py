@@ -386,6 +386,27 @@ class PatchNetClassifier(NeuralNetClassifier):
             self.class_weight_ = None
         return super().initialize()
 
+    def initialize_callbacks(self):
+        super().initialize_callbacks()
+        # Callbacks can hold device tensors (the learning-rate scheduler holds the
+        # optimizer). skorch pickles the attributes listed here through its
+        # map_location-aware path, so a model fitted on a GPU loads on a CPU.
+        if "callbacks_" not in self.cuda_dependent_attributes_:
+            self.cuda_dependent_attributes_ = [
+                *self.cuda_dependent_attributes_,
+                "callbacks_",
+            ]
+        return self
+
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        if prefix in ("iterator_train", "iterator_valid"):
+            device = self.__dict__.get("device_")
+            # Pinned host batches copy to the GPU asynchronously.
+            if device is not None and torch.device(device).type == "cuda":
+                params.setdefault("pin_memory", True)
+        return params
+
     def _module_kwargs(self) -> dict:
         """Keyword arguments the module class is built with, before module__*."""
         height, width, channels = check_patch_shape(self.patch_shape)

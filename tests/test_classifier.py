@@ -40,6 +40,7 @@ from idc_sklearn import (
     PatchResampler,
 )
 from idc_sklearn.batching import prepare_patches
+from idc_sklearn.classifier import resolve_device
 
 
 def tiny(**kwargs):
@@ -137,8 +138,9 @@ def test_fit_predict_on_4d_uint8(fitted, patches):
 
 def test_2d_flattened_input_gives_the_same_model(make, patches):
     X, y, groups = patches
-    a = make().fit(X, y, groups=groups)
-    b = make().fit(X.reshape(len(X), -1), y, groups=groups)
+    # on CPU, where training is deterministic
+    a = make(device="cpu").fit(X, y, groups=groups)
+    b = make(device="cpu").fit(X.reshape(len(X), -1), y, groups=groups)
     np.testing.assert_allclose(
         a.predict_proba(X), b.predict_proba(X.reshape(len(X), -1))
     )
@@ -233,10 +235,10 @@ def test_class_weight_balanced_and_dict(make, patches):
     y[:30] = 0
     clf = make(class_weight="balanced", train_split=None, max_epochs=1).fit(X, y)
     expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
-    np.testing.assert_allclose(clf.criterion_.weight.numpy(), expected)
+    np.testing.assert_allclose(clf.criterion_.weight.cpu().numpy(), expected)
     labels = np.where(y == 1, "IDC", "non-IDC")
     clf = make(class_weight={"IDC": 3.0}, train_split=None, max_epochs=1).fit(X, labels)
-    np.testing.assert_allclose(clf.criterion_.weight.numpy(), [3.0, 1.0])
+    np.testing.assert_allclose(clf.criterion_.weight.cpu().numpy(), [3.0, 1.0])
     assert make(train_split=None, max_epochs=1).fit(X, y).criterion_.weight is None
 
 
@@ -253,11 +255,11 @@ def test_class_weight_conflicting_with_criterion_weight(patches):
 def test_same_seed_same_model_and_global_rng_untouched(make, patches):
     X, y, groups = patches
     state = torch.random.get_rng_state()
-    model = make(random_state=7).fit(X, y, groups=groups)
+    model = make(random_state=7, device="cpu").fit(X, y, groups=groups)
     assert torch.equal(torch.random.get_rng_state(), state)
     a = model.predict_proba(X)
-    b = make(random_state=7).fit(X, y, groups=groups).predict_proba(X)
-    c = make(random_state=8).fit(X, y, groups=groups).predict_proba(X)
+    b = make(random_state=7, device="cpu").fit(X, y, groups=groups).predict_proba(X)
+    c = make(random_state=8, device="cpu").fit(X, y, groups=groups).predict_proba(X)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
@@ -320,7 +322,7 @@ def test_callbacks_are_tunable_and_removable_by_name(patches):
 
 def test_clone_get_set_params(fitted):
     params = fitted.get_params()
-    assert params["device"] == "auto" and fitted.device_ == "cpu"
+    assert params["device"] == "auto" and fitted.device_ == resolve_device("auto")
     copy = clone(fitted)
     assert copy.get_params()["device"] == "auto" and "device_" not in vars(copy)
     copy.set_params(lr=0.05, class_weight="balanced")
@@ -351,7 +353,10 @@ def test_model_pickled_on_gpu_unpickles_on_cpu(fitted, patches, monkeypatch):
     with pytest.warns(DeviceWarning):
         restored.__setstate__(state)
     assert restored.device_ == "cpu" and restored.get_params()["device"] == "auto"
-    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    # fitted may live on a GPU: its float results differ in the last digits
+    np.testing.assert_allclose(
+        restored.predict_proba(X), fitted.predict_proba(X), atol=1e-4
+    )
 
 
 def test_pipeline_gridsearch_groupkfold(patches):
@@ -547,10 +552,10 @@ def test_no_warnings_in_a_plain_fit(make, patches):
 def test_predictions_do_not_depend_on_batching_or_order(fitted, patches):
     X, _, _ = patches
     full = fitted.predict_proba(X)
-    np.testing.assert_allclose(fitted.predict_proba(X[5:17]), full[5:17], atol=1e-6)
+    np.testing.assert_allclose(fitted.predict_proba(X[5:17]), full[5:17], atol=1e-5)
     order = np.random.default_rng(0).permutation(len(X))
-    np.testing.assert_allclose(fitted.predict_proba(X[order]), full[order], atol=1e-6)
+    np.testing.assert_allclose(fitted.predict_proba(X[order]), full[order], atol=1e-5)
     one_by_one = clone(fitted).set_params(batch_size=1)
     one_by_one.initialize()
     one_by_one.module_.load_state_dict(fitted.module_.state_dict())
-    np.testing.assert_allclose(one_by_one.predict_proba(X[:6]), full[:6], atol=1e-6)
+    np.testing.assert_allclose(one_by_one.predict_proba(X[:6]), full[:6], atol=1e-5)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU checks, as one script for a lent GPU machine (see docs/benchmarks.md):
+# the estimator tests with device="auto" resolving to CUDA, the GPU-only tests,
+# and the training-throughput benchmark at the paper's network size.
+# Wheels of packages the GPU image lacks (skorch, imbalanced-learn, sklearn-compat)
+# are expected in .whl/; results go to $OUT (or ./gpu_results).
+set -o pipefail
+out=${OUT:-gpu_results}
+mkdir -p "$out"
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python3 -c "import torch, sklearn, skorch; print('torch', torch.__version__, \
+'sklearn', sklearn.__version__, 'skorch', skorch.__version__, torch.cuda.get_device_name())" \
+  | tee "$out/versions.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$out/versions.txt"
+timeout "${TEST_TIMEOUT:-240}" python3 -m pytest -q -p no:cacheprovider -rs \
+  tests/test_classifier.py tests/test_network.py tests/test_split.py 2>&1 | tee "$out/pytest.log" | tail -25
+timeout "${BENCH_TIMEOUT:-240}" python3 benchmarks/bench_training.py --preset paper \
+  --n "${BENCH_N:-20000}" --batch-size 32 256 2>&1 | tee "$out/bench_training.log"
