@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
             "minutes on a laptop CPU."
         ),
     )
+    # Errors found after parsing are reported with the usage of "compare".
+    compare.set_defaults(command_parser=compare)
     data = compare.add_argument_group("data")
     data.add_argument(
         "--data",
@@ -451,8 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        _check_args(parser, args)
-        return _compare(parser, args)
+        _check_args(args.command_parser, args)
+        return _compare(args.command_parser, args)
     except SystemExit as exc:
         # argparse exits on --help and on bad arguments; main reports the status.
         return exc.code if isinstance(exc.code, int) else 1

@@ -1,0 +1,337 @@
+"""compare_models: the table it returns, its folds, groups reaching fit, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+
+from idc_sklearn import (
+    MLBNInceptionClassifier,
+    PatientValidSplit,
+    compare_models,
+    make_baseline,
+    make_idc_patches,
+)
+from idc_sklearn.metrics import SCORING
+
+PATCH_SHAPE = (32, 32, 3)
+TINY_MLBN = {
+    "filters": (3,),
+    "head_units": (4,),
+    "patch_shape": PATCH_SHAPE,
+    "max_epochs": 1,
+    "verbose": 0,
+    "random_state": 0,
+}
+COLUMNS = [f"{metric}_{stat}" for metric in SCORING for stat in ("mean", "std")] + [
+    "fit_seconds",
+    "predict_patches_per_second",
+]
+
+
+@pytest.fixture(scope="module")
+def idc():
+    return make_idc_patches(
+        n_patients=6, patches_per_patient=20, patch_size=32, random_state=0
+    )
+
+
+@pytest.fixture(scope="module")
+def patients(idc):
+    return sorted(set(idc.groups.tolist()))
+
+
+class RecordingClassifier(ClassifierMixin, BaseEstimator):
+    """Predicts the majority class; records what fit and the predictors got."""
+
+    calls: list = []
+
+    def __init__(self, tag="recording"):
+        self.tag = tag
+
+    def fit(self, X, y, groups=None):
+        self.calls.append({"n": len(X), "groups": groups})
+        self.classes_ = np.unique(y)
+        self.majority_ = np.bincount(y).argmax()
+        self.n_predictions_ = 0
+        return self
+
+    def predict(self, X):
+        self.n_predictions_ += 1
+        return np.full(len(X), self.majority_)
+
+    def predict_proba(self, X):
+        self.n_predictions_ += 1
+        self.calls[-1]["predict_proba"] = self.calls[-1].get("predict_proba", 0) + 1
+        proba = np.zeros((len(X), 2))
+        proba[:, self.majority_] = 1.0
+        return proba
+
+
+class NoGroupsClassifier(DummyClassifier):
+    """A fit without ``groups``: passing groups would raise a TypeError."""
+
+    calls: list = []
+
+    def fit(self, X, y):
+        self.calls.append(len(X))
+        return super().fit(X, y)
+
+
+class RecordingNet(MLBNInceptionClassifier):
+    """The MLBN classifier, recording the train_split and groups of each fit."""
+
+    calls: list = []
+
+    def fit(self, X, y, groups=None, **fit_params):
+        self.calls.append({"train_split": self.train_split, "groups": groups})
+        return super().fit(X, y, groups=groups, **fit_params)
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls():
+    for estimator in (RecordingClassifier, NoGroupsClassifier, RecordingNet):
+        estimator.calls.clear()
+
+
+def test_table_has_the_promised_columns_one_row_per_model(idc):
+    models = {
+        "color": make_baseline("color-logreg", patch_shape=PATCH_SHAPE),
+        "mlbn": MLBNInceptionClassifier(**TINY_MLBN),
+        "prior": DummyClassifier(strategy="prior"),
+    }
+    table = compare_models(models, idc.data, idc.target, idc.groups, cv=2)
+
+    assert isinstance(table, pd.DataFrame)
+    assert table.columns.tolist() == COLUMNS
+    assert table.index.tolist() == ["color", "mlbn", "prior"]
+    assert table.index.name == "model"
+    assert table.attrs["n_folds"] == 2
+    scores = table.filter(regex="_(mean|std)$")
+    assert scores.notna().all().all()
+    assert ((scores >= 0) & (scores <= 1)).all().all()
+    assert (table["fit_seconds"] > 0).all()
+    assert (table["predict_patches_per_second"] > 0).all()
+    assert table.loc["prior", "balanced_accuracy_mean"] == 0.5
+    assert not hasattr(models["mlbn"], "module_"), "the given model was fitted"
+
+
+def test_models_as_pairs_and_flattened_patches(idc):
+    X = idc.data.reshape(len(idc.data), -1)
+    table = compare_models(
+        [
+            ("logreg", LogisticRegression(max_iter=50)),
+            ("prior", DummyClassifier()),
+        ],
+        X,
+        idc.target,
+        idc.groups,
+        cv=3,
+        progress=False,
+    )
+    assert table.index.tolist() == ["logreg", "prior"]
+    assert table.attrs["n_folds"] == 3
+
+
+def test_default_cv_is_five_group_folds(idc):
+    table = compare_models(
+        {"r": RecordingClassifier()}, idc.data, idc.target, idc.groups, progress=False
+    )
+    assert table.attrs["n_folds"] == 5
+    assert len(RecordingClassifier.calls) == 5
+    assert "GroupKFold" in table.attrs["cv"]
+
+
+def test_training_patients_reach_fit_and_never_the_test_ones(idc):
+    cv = GroupKFold(n_splits=3)
+    compare_models(
+        {"r": RecordingClassifier(), "plain": NoGroupsClassifier()},
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=cv,
+        progress=False,
+    )
+    folds = list(cv.split(idc.data, idc.target, idc.groups))
+    assert len(RecordingClassifier.calls) == len(folds)
+    for call, (train, test) in zip(RecordingClassifier.calls, folds, strict=True):
+        np.testing.assert_array_equal(call["groups"], idc.groups[train])
+        assert not set(call["groups"]) & set(idc.groups[test])
+    assert NoGroupsClassifier.calls == [len(train) for train, _ in folds]
+
+
+def test_predictions_are_computed_once_per_fold(idc):
+    compare_models({"r": RecordingClassifier()}, idc.data, idc.target, idc.groups, cv=2)
+    # roc_auc and average_precision both score predict_proba.
+    assert [call["predict_proba"] for call in RecordingClassifier.calls] == [1, 1]
+
+
+def test_any_sklearn_splitter(idc, patients):
+    table = compare_models(
+        {"prior": DummyClassifier()},
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=LeaveOneGroupOut(),
+        progress=False,
+    )
+    assert table.attrs["n_folds"] == len(patients)
+
+
+def test_scoring_by_name_and_as_dict(idc):
+    table = compare_models(
+        {"prior": DummyClassifier()},
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=2,
+        scoring=["balanced_accuracy", "accuracy"],
+        progress=False,
+    )
+    assert table.columns.tolist() == [
+        "balanced_accuracy_mean",
+        "balanced_accuracy_std",
+        "accuracy_mean",
+        "accuracy_std",
+        "fit_seconds",
+        "predict_patches_per_second",
+    ]
+    table = compare_models(
+        {"prior": DummyClassifier()},
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=2,
+        scoring={"auc": SCORING["roc_auc"]},
+        progress=False,
+    )
+    assert table.loc["prior", "auc_mean"] == 0.5
+
+
+def test_fixed_split_trains_on_train_and_val_scores_on_test(idc, patients):
+    split = {"train": patients[:3], "val": patients[3:4], "test": patients[4:]}
+    models = {
+        "net": RecordingNet(**TINY_MLBN),
+        "r": RecordingClassifier(),
+        "plain": NoGroupsClassifier(),
+    }
+    table = compare_models(
+        models, idc.data, idc.target, idc.groups, cv=split, progress=False
+    )
+
+    assert table.columns.tolist() == COLUMNS
+    assert table.attrs["n_folds"] == 1
+    assert table.filter(like="_std").isna().all().all()
+    assert table.filter(like="_mean").notna().all().all()
+    fit_patients = set(patients[:4])
+    n_fit = int(np.isin(idc.groups, list(fit_patients)).sum())
+    # The CNN's early-stopping set is exactly the val patients.
+    (net_call,) = RecordingNet.calls
+    assert isinstance(net_call["train_split"], PatientValidSplit)
+    assert list(net_call["train_split"].valid_groups) == patients[3:4]
+    assert set(net_call["groups"]) == fit_patients
+    assert isinstance(models["net"].train_split, PatientValidSplit)
+    assert models["net"].train_split.valid_groups is None
+    # Other models simply fit on train + val.
+    (call,) = RecordingClassifier.calls
+    assert call["n"] == n_fit
+    assert set(call["groups"]) == fit_patients
+    assert NoGroupsClassifier.calls == [n_fit]
+
+
+def test_fixed_split_without_val(idc, patients):
+    split = {"train": patients[:4], "test": patients[4:]}
+    compare_models(
+        {"r": RecordingClassifier()}, idc.data, idc.target, idc.groups, cv=split
+    )
+    (call,) = RecordingClassifier.calls
+    assert set(call["groups"]) == set(patients[:4])
+
+
+def test_does_not_import_torch():
+    code = (
+        "import sys, idc_sklearn.comparison, idc_sklearn.plotting; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_progress_bar_names_model_and_fold(idc, capsys):
+    compare_models(
+        {"prior-model": DummyClassifier()},
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=2,
+        progress=True,
+    )
+    assert "prior-model (fold 2/2)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"models": {}}, ValueError, "models is empty"),
+        ({"models": []}, ValueError, "models is empty"),
+        ({"models": "prior"}, TypeError, "models must be a dict"),
+        ({"models": [DummyClassifier()]}, TypeError, "models must be a dict"),
+        ({"models": {"x": object()}}, TypeError, r"models\['x'\]"),
+        ({"models": {"": DummyClassifier()}}, TypeError, "non-empty strings"),
+        (
+            {"models": [("a", DummyClassifier()), ("a", DummyClassifier())]},
+            ValueError,
+            "unique",
+        ),
+        ({"y": slice(0, -1)}, ValueError, "y must hold one label per patch"),
+        ({"groups": slice(0, -1)}, ValueError, "groups must hold one patient id"),
+        ({"groups": None}, ValueError, "groups is None"),
+        ({"X": "flat"}, ValueError, "X must hold patches"),
+        ({"cv": 7}, ValueError, "cv asks for 7 folds but groups holds only 6"),
+        ({"cv": GroupKFold(10)}, ValueError, "cv asks for 10 folds"),
+        ({"cv": 1}, ValueError, "cv must be at least 2"),
+        ({"cv": "five"}, TypeError, "cv must be None"),
+        ({"cv": {"train": ["synth00"]}}, ValueError, "keys 'train', 'test'"),
+        (
+            {"cv": {"train": ["synth00"], "test": ["nobody"]}},
+            ValueError,
+            r"cv\['test'\] names 1 patient\(s\) absent from groups: \['nobody'\]",
+        ),
+        (
+            {"cv": {"train": ["synth00"], "val": ["synth00"], "test": ["synth01"]}},
+            ValueError,
+            "both 'train' and 'val'",
+        ),
+        ({"cv": {"train": [], "test": ["synth01"]}}, ValueError, "lists no patients"),
+        ({"cv": {"train": "synth00", "test": ["synth01"]}}, TypeError, "list of"),
+        ({"y": "strings"}, ValueError, "labels 0 \\(no IDC\\) and 1"),
+        ({"scoring": ["no-such-metric"]}, ValueError, "unknown metric"),
+        ({"scoring": {"x": 3}}, TypeError, r"scoring\['x'\] must be a scorer"),
+        ({"scoring": []}, ValueError, "scoring is empty"),
+    ],
+)
+def test_errors_name_the_argument(idc, change, error, match):
+    arguments = {
+        "models": {"prior": DummyClassifier()},
+        "X": idc.data,
+        "y": idc.target,
+        "groups": idc.groups,
+        "cv": 2,
+    }
+    for name, value in change.items():
+        if isinstance(value, slice):
+            value = arguments[name][value]
+        elif name == "X" and value == "flat":
+            value = idc.data.reshape(-1)
+        elif name == "y" and value == "strings":
+            value = np.where(idc.target == 1, "IDC", "non-IDC")
+        arguments[name] = value
+    with pytest.raises(error, match=match):
+        compare_models(**arguments, progress=False)
