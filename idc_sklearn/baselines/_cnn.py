@@ -117,6 +117,7 @@ class JanowczykCNNClassifier(PatchNetClassifier):
         return x[:, top : top + self.crop_size, left : left + self.crop_size]
 
     def _learn_input_statistics(self, X: np.ndarray) -> None:
+        self._crop_start()  # validates crop_size
         total = np.zeros((self.crop_size, self.crop_size, X.shape[3]))
         for start in range(0, len(X), _CHUNK):
             total += self._crop(X[start : start + _CHUNK]).sum(axis=0, dtype=np.float64)
