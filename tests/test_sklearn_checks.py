@@ -10,23 +10,28 @@ invariance of predictions) is tested on patch data in ``test_classifier.py``.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from idc_sklearn import MLBNInceptionClassifier
+from idc_sklearn import (
+    CruzRoaCNNClassifier,
+    JanowczykCNNClassifier,
+    MLBNInceptionClassifier,
+)
 
 PATCH = (16, 16, 3)
 
 
-def _tiny():
-    return MLBNInceptionClassifier(
-        filters=(3,),
-        head_units=(4,),
-        patch_shape=PATCH,
-        max_epochs=2,
-        batch_size=16,
-        lr=1e-2,
-        verbose=0,
-        random_state=0,
-        train_split=None,
-    )
+_COMMON = {
+    "patch_shape": PATCH,
+    "max_epochs": 2,
+    "batch_size": 16,
+    "verbose": 0,
+    "random_state": 0,
+    "train_split": None,
+}
+ESTIMATORS = [
+    MLBNInceptionClassifier(filters=(3,), head_units=(4,), **_COMMON),
+    JanowczykCNNClassifier(crop_size=16, **_COMMON),
+    CruzRoaCNNClassifier(**_COMMON),
+]
 
 
 _WIDTH = (
@@ -76,7 +81,7 @@ EXPECTED_FAILURES = {
 
 
 @parametrize_with_checks(
-    [_tiny()],
+    ESTIMATORS,
     expected_failed_checks=lambda estimator: EXPECTED_FAILURES,
 )
 def test_sklearn_compatible_estimator(estimator, check):
