@@ -95,11 +95,13 @@ def _patient_dirs(root: Path) -> dict[str, list[Path]]:
 
 
 def _scan_patient(patient: str, folders: list[Path], root: Path):
-    """List one patient's files: ``(rel_path, label, x, y, size, mtime_ns)``, skipped.
+    """List one patient's files and those skipped.
 
-    A file is keyed by its class folder and name, so the copy of the archive nested
-    in it adds nothing that the top level already holds. Hidden files (``.DS_Store``,
-    macOS ``._*`` forks) are not patches and are passed over.
+    Returns ``files`` as ``(patient, label, name, rel_path, x, y, size, mtime_ns)``
+    and ``skipped`` as ``(rel_path, reason)``. A file is keyed by its class folder
+    and name, so the copy of the archive nested in it adds nothing that the top
+    level already holds. Hidden files (``.DS_Store``, macOS ``._*`` forks) are not
+    patches and are passed over.
     """
     files = []
     skipped = []
@@ -109,26 +111,27 @@ def _scan_patient(patient: str, folders: list[Path], root: Path):
             class_dir = folder / label
             if not class_dir.is_dir():
                 continue
+            # Paths are joined as strings: os.path.relpath per file would dominate
+            # the time of a cached reload of the full archive.
+            prefix = os.path.relpath(class_dir, root) + os.sep
             with os.scandir(class_dir) as it:
-                entries = sorted(
-                    (e for e in it if e.is_file() and not e.name.startswith(".")),
-                    key=lambda e: e.name,
-                )
+                entries = [e for e in it if e.is_file() and not e.name.startswith(".")]
             for entry in entries:
-                if (label, entry.name) in seen:
+                name = entry.name
+                if (label, name) in seen:
                     continue
-                seen.add((label, entry.name))
-                rel = os.path.relpath(entry.path, root)
-                reason = _name_problem(entry.name, patient, label)
+                seen.add((label, name))
+                match, reason = _parse_name(name, patient, label)
                 if reason is not None:
-                    skipped.append((rel, reason))
+                    skipped.append((prefix + name, reason))
                     continue
-                match = _NAME_RE.match(entry.name)
                 stat = entry.stat()
                 files.append(
                     (
-                        rel,
+                        patient,
                         int(label),
+                        name,
+                        prefix + name,
                         int(match["x"]),
                         int(match["y"]),
                         stat.st_size,
@@ -138,20 +141,21 @@ def _scan_patient(patient: str, folders: list[Path], root: Path):
     return files, skipped
 
 
-def _name_problem(name: str, patient: str, label: str) -> str | None:
+def _parse_name(name: str, patient: str, label: str):
+    """Match a file name; return the match and why the file is skipped (or None)."""
     match = _NAME_RE.match(name)
     if match is None:
-        return "file name is not <patient>_idx5_x<X>_y<Y>_class<C>.png"
+        return None, "file name is not <patient>_idx5_x<X>_y<Y>_class<C>.png"
     if match["patient"] != patient:
-        return (
+        return match, (
             f"file name says patient {match['patient']!r} but the file is in "
             f"patient folder {patient!r}"
         )
     if match["label"] != label:
-        return (
+        return match, (
             f"folder label {label} disagrees with the file name's class{match['label']}"
         )
-    return None
+    return match, None
 
 
 def _check_patients(patients, available: Iterable[str]) -> list[str] | None:
@@ -187,10 +191,10 @@ def _check_patients(patients, available: Iterable[str]) -> list[str] | None:
 
 
 def _fingerprint(files, pad: str, patients: list[str] | None) -> str:
+    """Hash of the options and every file's relative path, size and mtime."""
     digest = hashlib.sha256()
     digest.update(f"{_CACHE_FORMAT}\t{pad}\t{patients}\n".encode())
-    for rel, _, _, _, size, mtime_ns in sorted(files):
-        digest.update(f"{rel}\t{size}\t{mtime_ns}\n".encode())
+    digest.update("".join(f"{f[3]}\t{f[6]}\t{f[7]}\n" for f in sorted(files)).encode())
     return digest.hexdigest()
 
 
@@ -568,7 +572,7 @@ def load_idc(
     files, skipped, selected = _list_files(root_path, patients)
     manifest = {
         "format": _CACHE_FORMAT,
-        "fingerprint": _fingerprint([f[1:] for f in files], pad, selected),
+        "fingerprint": _fingerprint(files, pad, selected),
         "pad": pad,
         "patients": selected,
         "n_files": len(files),
@@ -585,10 +589,9 @@ def load_idc(
                 raise OSError(f"cache={str(cache)!r} could not be read back.")
     if cached is not None:
         data, frame, skipped = cached
-    frame["path"] = pd.Series(
-        [os.path.join(root_path, p) for p in frame["path"]], dtype=str
-    )
-    skipped = [(os.path.join(root_path, p), r) for p, r in skipped]
+    prefix = str(root_path) + os.sep
+    frame["path"] = pd.Series([prefix + p for p in frame["path"]], dtype=str)
+    skipped = [(prefix + p, r) for p, r in skipped]
     _warn_skipped(str(root_path), skipped, len(frame) + len(skipped))
     target = frame["target"].to_numpy(dtype=np.int64, copy=True)
     if return_X_y:
@@ -607,7 +610,7 @@ def load_idc(
 def _list_files(root: Path, patients):
     """List the patch files to load, sorted by patient then path, and those skipped.
 
-    Returns ``files`` as ``(patient, rel_path, label, x, y, size, mtime_ns)``,
+    Returns ``files`` as ``(patient, label, name, rel_path, x, y, size, mtime_ns)``,
     ``skipped`` as ``(rel_path, reason)`` and the selected patient ids (or None).
     """
     if not root.exists():
@@ -628,7 +631,7 @@ def _list_files(root: Path, patients):
     skipped = []
     for patient in sorted(folders) if selected is None else selected:
         patient_files, patient_skipped = _scan_patient(patient, folders[patient], root)
-        files.extend((patient, *f) for f in patient_files)
+        files.extend(patient_files)
         skipped.extend(patient_skipped)
     if not files:
         raise _layout_error(
@@ -638,20 +641,21 @@ def _list_files(root: Path, patients):
         )
     # By patient, then by the path inside the patient's folder (class, file name),
     # so that the order does not depend on which copy of the archive a file is in.
-    files.sort(key=lambda f: (f[0], f[2], os.path.basename(f[1])))
+    files.sort()
     return files, skipped, selected
 
 
 def _decode_files(root: Path, files, pad: str, n_jobs, progress: bool):
     """Decode ``files``; return the data, the frame and the files not loaded."""
-    paths = [os.path.join(root, f[1]) for f in files]
+    prefix = str(root) + os.sep
+    paths = [prefix + f[3] for f in files]
     data, heights, widths, reasons = _decode_all(paths, pad, n_jobs, progress)
     keep = np.array([r is None for r in reasons], dtype=bool)
-    unread = [(f[1], r) for f, r in zip(files, reasons, strict=True) if r is not None]
+    unread = [(f[3], r) for f, r in zip(files, reasons, strict=True) if r is not None]
     if not keep.all():
         data = _compact(data, keep)
     records = [
-        (f[0], f[2], f[3], f[4], f[1]) for f, k in zip(files, keep, strict=True) if k
+        (f[0], f[1], f[4], f[5], f[3]) for f, k in zip(files, keep, strict=True) if k
     ]
     return data, _make_frame(records, heights[keep], widths[keep]), unread
 
