@@ -133,15 +133,16 @@ def _layout(rng, n_patients, per_patient, positive_fraction):
     """
     cols = int(np.ceil(np.sqrt(per_patient * 1.6)))
     rows = int(np.ceil(per_patient * 1.6 / cols))
+    # Each patient's IDC fraction: Beta around positive_fraction (mean kept).
     concentration = 6.0
-    fractions = np.clip(positive_fraction, 0.0, 1.0) * np.ones(n_patients)
-    inside = (positive_fraction > 0) & (positive_fraction < 1)
-    if inside:
+    if 0 < positive_fraction < 1:
         fractions = rng.beta(
             positive_fraction * concentration,
             (1 - positive_fraction) * concentration,
             n_patients,
         )
+    else:
+        fractions = np.full(n_patients, positive_fraction)
     yy, xx = np.mgrid[0:rows, 0:cols]
     radius = np.hypot((yy - rows / 2) / rows, (xx - cols / 2) / cols)
     out = {"patient": [], "row": [], "col": [], "tumour": [], "edge": []}
@@ -264,7 +265,7 @@ def _make_stamps(rng, scale: float):
     """
     big, small = int(np.ceil(6 * scale)), int(np.ceil(4.2 * scale))
 
-    def library(n, half, a, ratio, angle, irregular, key):
+    def library(half, a, ratio, angle, irregular, key):
         a = np.clip(a * scale, 0.6, half / 1.35)
         stamps = _ellipses(a, ratio, angle, irregular, half)
         key = a if key == "size" else angle
@@ -274,7 +275,6 @@ def _make_stamps(rng, scale: float):
     n = 1024
     return {
         "tumour": library(
-            n,
             big,
             2.9 * rng.lognormal(0, 0.35, n),
             1 / rng.uniform(1.0, 1.6, n),
@@ -283,7 +283,6 @@ def _make_stamps(rng, scale: float):
             "size",
         ),
         "fibro": library(
-            256,
             small,
             rng.uniform(2.6, 4.0, 256),
             1 / rng.uniform(2.6, 4.0, 256),
@@ -292,7 +291,6 @@ def _make_stamps(rng, scale: float):
             "angle",
         ),
         "lymph": library(
-            128,
             small,
             rng.uniform(1.4, 2.0, 128),
             1 / rng.uniform(1.0, 1.15, 128),
@@ -301,7 +299,6 @@ def _make_stamps(rng, scale: float):
             "size",
         ),
         "duct": library(
-            256,
             small,
             rng.uniform(1.8, 2.4, 256),
             1 / rng.uniform(1.1, 1.4, 256),
@@ -319,83 +316,80 @@ def _pick(rng, key: np.ndarray, wanted: np.ndarray, spread: int) -> np.ndarray:
     return np.clip(nearest + jitter, 0, len(key) - 1)
 
 
-def _place_nuclei(rng, params, patients, pid, fibre_angle, stamps, size, scale):
-    """Choose every nucleus of a batch: ``[(kind, patch, row, col, stamp, dark)]``."""
+def _place_nuclei(rng, params, patients, pid, fibre_angle, ring, stamps, size, scale):
+    """Choose every nucleus of a batch.
+
+    Returns one ``(kind, patch, centre, stamp, darkness)`` per kind of nucleus,
+    with arrays over its nuclei: the patch index, the (row, col) centre, the index of
+    the library stamp drawn and the haematoxylin darkness.
+    """
     n = len(pid)
     h_gain = patients["h_gain"][pid]
     hubs = rng.uniform(0, size, (n, 3, 2))
 
-    def centres(patch, spread, share):
+    def clustered(patch, spread, share):
         # Nuclei gather around three hubs per patch; a share is scattered evenly.
         m = len(patch)
-        hub = hubs[patch, rng.integers(0, 3, m)]
-        yx = hub + rng.normal(0, spread * scale, (m, 2))
+        yx = hubs[patch, rng.integers(0, 3, m)]
+        yx += rng.normal(0, spread * scale, (m, 2))
         scattered = rng.random(m) < share
         yx[scattered] = rng.uniform(0, size, (int(scattered.sum()), 2))
         return yx
 
-    nuclei = []
-    patch = np.repeat(np.arange(n), params["n_tumour"])
-    m = len(patch)
-    wanted = (
-        2.9
-        * scale
-        * patients["nucleus_size"][pid][patch]
-        * rng.lognormal(0, patients["pleomorphism"][pid][patch])
-    )
-    nuclei.append(
+    def around_lumen(patch):
+        theta = rng.uniform(0, 2 * np.pi, len(patch))
+        radius = ring[patch, 2:] * rng.normal(1.0, 0.06, (len(patch), 1))
+        return ring[patch, :2] + radius * np.column_stack(
+            [np.sin(theta), np.cos(theta)]
+        )
+
+    def tumour_stamps(patch):
+        wanted = (
+            2.9
+            * scale
+            * patients["nucleus_size"][pid][patch]
+            * rng.lognormal(0, patients["pleomorphism"][pid][patch])
+        )
+        return _pick(rng, stamps["tumour"][1], wanted, 24)
+
+    def fibroblast_stamps(patch):
+        along = np.mod(fibre_angle[patch] + rng.normal(0, 0.15, len(patch)), np.pi)
+        return _pick(rng, stamps["fibro"][1], along, 2)
+
+    def any_stamp(kind):
+        return lambda patch: rng.integers(0, len(stamps[kind][1]), len(patch))
+
+    kinds = (
+        # kind, count per patch, centres, stamps, darkness range
         (
             "tumour",
-            patch,
-            centres(patch, 9, 0.35),
-            _pick(rng, stamps["tumour"][1], wanted, 24),
-            rng.uniform(0.95, 1.45, m) * h_gain[patch],
-        )
-    )
-    patch = np.repeat(np.arange(n), params["n_fibro"])
-    m = len(patch)
-    along = np.mod(fibre_angle[patch] + rng.normal(0, 0.15, m), np.pi)
-    nuclei.append(
+            "n_tumour",
+            lambda p: clustered(p, 9, 0.35),
+            tumour_stamps,
+            (0.95, 1.45),
+        ),
         (
             "fibro",
-            patch,
-            rng.uniform(0, size, (m, 2)),
-            _pick(rng, stamps["fibro"][1], along, 2),
-            rng.uniform(0.85, 1.2, m) * h_gain[patch],
-        )
-    )
-    patch = np.repeat(np.arange(n), params["n_lymph"])
-    m = len(patch)
-    nuclei.append(
+            "n_fibro",
+            lambda p: rng.uniform(0, size, (len(p), 2)),
+            fibroblast_stamps,
+            (0.85, 1.2),
+        ),
         (
             "lymph",
-            patch,
-            centres(patch, 6, 0.3),
-            rng.integers(0, len(stamps["lymph"][1]), m),
-            rng.uniform(1.35, 1.75, m) * h_gain[patch],
-        )
+            "n_lymph",
+            lambda p: clustered(p, 6, 0.3),
+            any_stamp("lymph"),
+            (1.35, 1.75),
+        ),
+        # Normal ducts: one ring of small regular nuclei around a lumen.
+        ("duct", "n_duct", around_lumen, any_stamp("duct"), (1.0, 1.3)),
     )
-    # Normal ducts: one ring of small regular nuclei around a lumen.
-    patch = np.repeat(np.arange(n), params["n_duct"])
-    m = len(patch)
-    theta = rng.uniform(0, 2 * np.pi, m)
-    ring = params["ring"][patch]
-    jitter = rng.normal(1.0, 0.06, m)
-    yx = np.column_stack(
-        [
-            ring[:, 0] + ring[:, 2] * jitter * np.sin(theta),
-            ring[:, 1] + ring[:, 3] * jitter * np.cos(theta),
-        ]
-    )
-    nuclei.append(
-        (
-            "duct",
-            patch,
-            yx,
-            rng.integers(0, len(stamps["duct"][1]), m),
-            rng.uniform(1.0, 1.3, m) * h_gain[patch],
-        )
-    )
+    nuclei = []
+    for kind, count, centres, pick, (low, high) in kinds:
+        patch = np.repeat(np.arange(n), params[count])
+        dark = rng.uniform(low, high, len(patch)) * h_gain[patch]
+        nuclei.append((kind, patch, centres(patch), pick(patch), dark))
     return nuclei
 
 
@@ -479,9 +473,7 @@ def _render(rng, params, patients, pid, bank, angles, stamps, size, scale):
         ) ** 2
         empty[ducts] = np.maximum(empty[ducts], _ramp(1 - lumen, 0.3))
     tissue = np.subtract(1, empty, out=empty)
-    nuclei = _place_nuclei(
-        rng, {**params, "ring": ring}, patients, pid, angle, stamps, size, scale
-    )
+    nuclei = _place_nuclei(rng, params, patients, pid, angle, ring, stamps, size, scale)
     density = _stamp(nuclei, stamps, n, size)
     tumour = params["tumour_cells"][:, None, None].astype(np.float32)
     e_gain = patients["e_gain"][pid][:, None, None].astype(np.float32)
