@@ -158,6 +158,13 @@ def test_two_workers_give_the_same_result(subset, monkeypatch):
     pd.testing.assert_frame_equal(parallel.frame, serial.frame)
 
 
+def test_home_relative_paths_are_expanded(subset, monkeypatch):
+    monkeypatch.setenv("HOME", str(subset.parent))
+    loaded = _load("~/subset", cache="~/cache")
+    assert loaded.frame["path"][0].startswith(str(subset))
+    assert (subset.parent / "cache" / "data.npy").is_file()
+
+
 def test_progress_bar_is_shown_on_request(subset, capsys):
     _load(subset, progress=True)
     assert "load_idc" in capsys.readouterr().err

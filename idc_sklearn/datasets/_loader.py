@@ -234,10 +234,13 @@ def _read_patch(path: str, out: np.ndarray, pad: str) -> tuple[int, int, str | N
                 # Alpha is dropped, not blended, as MATLAB's and OpenCV's readers do.
                 patch = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     except UnidentifiedImageError as exc:
-        reason = f"cannot be read as a PNG image: {exc}"
-        if os.path.getsize(path) == 0:
-            reason = "cannot be read: the file is empty"
-        return 0, 0, reason
+        try:
+            empty = os.path.getsize(path) == 0
+        except OSError:
+            empty = False
+        if empty:
+            return 0, 0, "cannot be read: the file is empty"
+        return 0, 0, f"cannot be read as a PNG image: {exc}"
     except _READ_ERRORS as exc:
         return 0, 0, f"cannot be read: {type(exc).__name__}: {exc}"
     if pad == "reflect" and (height, width) != (PATCH_SIZE, PATCH_SIZE):
@@ -568,7 +571,9 @@ def load_idc(
             "root must be the path of the IDC archive folder; "
             f"got {type(root).__name__}."
         )
-    root_path = Path(os.path.abspath(root))
+    root_path = Path(os.path.abspath(os.path.expanduser(root)))
+    if cache is not None:
+        cache = os.path.expanduser(cache)
     files, skipped, selected = _list_files(root_path, patients)
     manifest = {
         "format": _CACHE_FORMAT,
@@ -694,7 +699,7 @@ def read_patient_split(folder: str | os.PathLike) -> dict[str, list[str]]:
             "folder must be the path of the folder holding cases_train.txt, "
             f"cases_val.txt and cases_test.txt; got {type(folder).__name__}."
         )
-    folder = Path(folder)
+    folder = Path(os.path.expanduser(folder))
     if not folder.is_dir():
         raise FileNotFoundError(
             f"folder={str(folder)!r} is not a folder; expected one holding "
