@@ -497,7 +497,8 @@ def load_idc(
     cache : str or path-like, default=None
         A folder to store the decoded arrays and frame in. A later call with the same
         files (paths, sizes, modification times), ``pad`` and ``patients`` reloads
-        them memory-mapped (read-only) in about a second; anything else rebuilds it.
+        them memory-mapped (read-only): seconds for the full archive, most of it
+        spent listing the files; anything else rebuilds the cache.
     n_jobs : int, default=None
         Number of worker processes decoding in parallel. None means 1 unless in a
         :func:`joblib.parallel_config` context; -1 means all cores.
