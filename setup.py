@@ -23,6 +23,7 @@ setup(
         "skorch>=1.0,<2",
         "scikit-learn>=1.6,<2",
         "numpy>=1.26",
+        "scipy>=1.11",
         "pandas>=2.1",
         "imbalanced-learn>=0.13",
         "pillow>=10",
