@@ -130,6 +130,8 @@ def plot_comparison(
     top = np.nanmax([table[f"{m}_mean"].max() for m in metrics] + [1.0])
     # Headroom above the tallest bar for its label and the legend.
     ax.set_ylim(0, top * 1.2)
+    if top <= 1:
+        ax.set_yticks(np.linspace(0, 1, 6))
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     ax.legend(loc="upper center", ncols=len(metrics), fontsize=8, frameon=False)
