@@ -407,7 +407,28 @@ def _machine(device: str) -> str:
     )
 
 
-def _compare(parser, args) -> int:
+def _settings(args) -> str:
+    n_epochs = args.max_epochs or DEFAULT_EPOCHS[args.preset]
+    epochs = f"{n_epochs} epoch{'s' if n_epochs != 1 else ''}"
+    if args.preset == "small":
+        batch = args.batch_size or SMALL_BATCH_SIZE
+        network = (
+            f"small preset (MLBN filters {','.join(map(str, SMALL_FILTERS))}, "
+            f"dense {','.join(map(str, SMALL_HEAD_UNITS))}), every CNN at most "
+            f"{epochs} with batch size {batch}"
+        )
+    else:
+        batch = (
+            f"batch size {args.batch_size}" if args.batch_size else "its own batch size"
+        )
+        network = (
+            f"paper preset (the full MLBN network), every CNN at most {epochs} "
+            f"with {batch}"
+        )
+    return network
+
+
+def _compare(parser, args, argv) -> int:
     from idc_sklearn.comparison import compare_models
     from idc_sklearn.plotting import plot_comparison
 
@@ -431,12 +452,12 @@ def _compare(parser, args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "comparison.csv")
     stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    epochs = args.max_epochs or DEFAULT_EPOCHS[args.preset]
+    command = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
     header = (
         "# IDC model comparison\n\n"
-        f"Data: {source}. Folds: {folds}. Preset: {args.preset}, "
-        f"at most {epochs} epochs per CNN. Machine: {_machine(args.device)}; "
-        f"{stamp}; {elapsed:.0f} s in all.\n\n"
+        f"Data: {source}. Folds: {folds}. Models: {_settings(args)}. "
+        f"Machine: {_machine(args.device)}; {stamp}; {elapsed:.0f} s in all.\n\n"
+        f"Command: `{command}`\n\n"
         "Scores are mean ± standard deviation over folds on held-out patients; "
         "fit s is the mean fit time per fold, patches/s the speed of predict."
     )
@@ -469,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         _check_args(args.command_parser, args)
-        return _compare(args.command_parser, args)
+        return _compare(args.command_parser, args, argv)
     except SystemExit as exc:
         # argparse exits on --help and on bad arguments; main reports the status.
         return exc.code if isinstance(exc.code, int) else 1

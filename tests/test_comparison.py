@@ -12,6 +12,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from idc_sklearn import (
     MLBNInceptionClassifier,
@@ -128,7 +130,7 @@ def test_models_as_pairs_and_flattened_patches(idc):
     X = idc.data.reshape(len(idc.data), -1)
     table = compare_models(
         [
-            ("logreg", LogisticRegression(max_iter=50)),
+            ("logreg", make_pipeline(StandardScaler(), LogisticRegression(C=1e-3))),
             ("prior", DummyClassifier()),
         ],
         X,
