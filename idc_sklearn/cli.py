@@ -234,7 +234,9 @@ def _say(args, message: str) -> None:
 
 
 def _load(parser, args):
-    """Return the data Bunch, the cv argument and a description of both."""
+    """Return the data Bunch, the cv argument and descriptions of data and folds."""
+    # The split files are read first: a mistake there shows before a long load.
+    split = _read_split(parser, args)
     if args.data is None:
         from idc_sklearn.datasets import make_idc_patches
 
@@ -265,23 +267,29 @@ def _load(parser, args):
         f": {len(idc.target):,} patches of {n_patients} patients, "
         f"{idc.target.mean():.0%} IDC"
     )
-    if args.split is None:
+    if split is None:
         folds = args.folds or DEFAULT_FOLDS
         if folds > n_patients:
             parser.error(
                 f"--folds {folds} is more than the {n_patients} patients of --data"
             )
         return idc, folds, source, f"GroupKFold({folds}) by patient"
-    return idc, _read_split(parser, args, idc.groups), source, None
+    return idc, _restrict_split(parser, args, split, idc.groups), source, None
 
 
-def _read_split(parser, args, groups) -> dict[str, list[str]]:
+def _read_split(parser, args) -> dict[str, list[str]] | None:
+    if args.split is None:
+        return None
     from idc_sklearn.datasets import read_patient_split
 
     try:
-        split = read_patient_split(args.split)
+        return read_patient_split(args.split)
     except (OSError, ValueError) as exc:
         parser.error(f"--split {args.split}: {exc}")
+
+
+def _restrict_split(parser, args, split, groups) -> dict[str, list[str]]:
+    """The split without the patients --data lacks (a sample of the archive)."""
     present = set(map(str, groups.tolist()))
     kept = {part: [p for p in ids if p in present] for part, ids in split.items()}
     for part, ids in kept.items():
@@ -407,6 +415,22 @@ def _machine(device: str) -> str:
     )
 
 
+def _check_device(parser, device: str) -> None:
+    """Fail before any work where the requested device is absent."""
+    import torch
+
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            parser.error(
+                f"--device {device}: this machine has {count} CUDA GPU(s); "
+                "use --device cpu or auto"
+            )
+    elif device == "mps" and not torch.backends.mps.is_available():
+        parser.error("--device mps: MPS is not available; use --device cpu or auto")
+
+
 def _settings(args) -> str:
     n_epochs = args.max_epochs or DEFAULT_EPOCHS[args.preset]
     epochs = f"{n_epochs} epoch{'s' if n_epochs != 1 else ''}"
@@ -432,11 +456,7 @@ def _compare(parser, args, argv) -> int:
     from idc_sklearn.comparison import compare_models
     from idc_sklearn.plotting import plot_comparison
 
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            parser.error(f"--device {args.device}: no CUDA GPU is available")
+    _check_device(parser, args.device)
     started = time.perf_counter()
     idc, cv, source, folds = _load(parser, args)
     patch_shape = tuple(int(side) for side in idc.data.shape[1:])

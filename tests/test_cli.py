@@ -130,6 +130,8 @@ def test_python_m_help():
         (["compare", "--data", "x", "--split", "y", "--folds", "3"], "--folds cannot"),
         (["compare", "--n-patients", "3", "--folds", "4"], "--folds 4 needs at least"),
         (["compare", "--data", "/no/such/folder"], "--data /no/such/folder:"),
+        (["compare", "--data", "x", "--split", "/no/split"], "--split /no/split:"),
+        (["compare", "--device", "cuda:64"], "--device cuda:64: this machine has"),
     ],
 )
 def test_bad_options_are_argparse_errors_naming_the_option(argv, message, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import subprocess
 import sys
 
@@ -337,3 +338,10 @@ def test_errors_name_the_argument(idc, change, error, match):
         arguments[name] = value
     with pytest.raises(error, match=match):
         compare_models(**arguments, progress=False)
+
+
+def test_docstring_examples():
+    import idc_sklearn.comparison
+
+    result = doctest.testmod(idc_sklearn.comparison)
+    assert result.attempted > 0 and result.failed == 0

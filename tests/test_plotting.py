@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import subprocess
 import sys
 
@@ -106,3 +107,10 @@ def test_leaves_backend_and_pyplot_alone():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_docstring_examples():
+    import idc_sklearn.plotting
+
+    result = doctest.testmod(idc_sklearn.plotting)
+    assert result.attempted > 0 and result.failed == 0
