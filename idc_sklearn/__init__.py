@@ -39,6 +39,7 @@ _PUBLIC = {
     "SCORING": "idc_sklearn.metrics",
     "patient_scores": "idc_sklearn.metrics",
     "compare_models": "idc_sklearn.comparison",
+    "plot_comparison": "idc_sklearn.plotting",
 }
 
 __all__ = sorted(_PUBLIC)
