@@ -480,16 +480,18 @@ class PatchNetClassifier(NeuralNetClassifier):
         self
         """
         self._check_params()
-        # Labels first: a label problem is reported as such whatever X looks like.
         X = as_real_array(X)
         y = self._check_y(y, len(X))
-        if not self.warm_start or not getattr(self, "initialized_", False):
+        fresh = not self.warm_start or not getattr(self, "initialized_", False)
+        if fresh:
+            # Labels first: a label problem is reported as such whatever X's shape.
             self._learn_classes(y)
-            X = self._check_X(X, check_finite=False)
+        X = self._check_X(X, check_finite=False)
+        if fresh:
             self._learn_input_statistics(X)
             with self._seeded():
                 self.initialize()
-        return self.partial_fit(X, y, groups=groups, **fit_params)
+        return self._train(X, y, groups, **fit_params)
 
     def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
         """Train for ``max_epochs`` more epochs, keeping the current weights.
@@ -505,6 +507,10 @@ class PatchNetClassifier(NeuralNetClassifier):
             self._learn_input_statistics(X)
             with self._seeded():
                 self.initialize()
+        return self._train(X, y, groups, **fit_params)
+
+    def _train(self, X: np.ndarray, y: np.ndarray, groups, **fit_params):
+        """skorch's training loop on validated patches and labels."""
         y = self._encode(y)
         groups = self._check_groups(groups, len(X))
         if groups is not None:
