@@ -30,6 +30,7 @@ setup(
         "scikit-image>=0.22",
         "matplotlib>=3.8",
         "tqdm>=4.66",
+        "tabulate>=0.9",
         "joblib>=1.3",
     ],
     extras_require={

@@ -391,13 +391,11 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _markdown(frame, header: str) -> str:
-    cells = [[frame.index.name or "", *frame.columns]]
-    cells += [
-        [str(name), *row] for name, row in zip(frame.index, frame.values, strict=True)
-    ]
-    lines = ["| " + " | ".join(row) + " |" for row in cells]
-    lines.insert(1, "|" + "|".join(["---"] + ["--:"] * len(frame.columns)) + "|")
-    return header + "\n\n" + "\n".join(lines) + "\n"
+    # tabulate (a skorch dependency) writes the table; numbers stay as formatted.
+    table = frame.to_markdown(
+        colalign=("left",) + ("right",) * len(frame.columns), disable_numparse=True
+    )
+    return f"{header}\n\n{table}\n"
 
 
 def _machine(device: str) -> str:
