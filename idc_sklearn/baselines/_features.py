@@ -163,9 +163,7 @@ class _PatchTransformer(TransformerMixin, BaseEstimator):
         -------
         self : object
         """
-        shape = self._check_params()
-        _check_range(check_patches(X, shape, name="X"), name="X")
-        self.n_features_in_ = math.prod(shape)
+        self._validated(X)
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -184,6 +182,31 @@ class _PatchTransformer(TransformerMixin, BaseEstimator):
         patches = check_patches(X, shape, name="X")
         _check_range(patches, name="X")
         return self._transform(patches, shape)
+
+    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """``fit`` then ``transform``, validating ``X`` once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, height, width, 3) or (n, height * width * 3)
+            Patches on the 0-255 scale.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        features : ndarray of shape (n, n_features), float64
+        """
+        patches, shape = self._validated(X)
+        return self._transform(patches, shape)
+
+    def _validated(self, X):
+        """Check the parameters and ``X``, set ``n_features_in_``."""
+        shape = self._check_params()
+        patches = check_patches(X, shape, name="X")
+        _check_range(patches, name="X")
+        self.n_features_in_ = math.prod(shape)
+        return patches, shape
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the output features.
