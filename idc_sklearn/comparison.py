@@ -275,14 +275,12 @@ def _prepare(estimator, val_patients):
     return estimator
 
 
-def _run_fold(estimator, scorers, X, y, groups, train, test) -> dict:
-    fit_kwargs = {"groups": groups[train]} if _fit_takes_groups(estimator) else {}
-    X_train = X[train]
+def _run_fold(estimator, scorers, fold) -> dict:
+    X_train, y_train, groups_train, X_test, y_test = fold
+    fit_kwargs = {"groups": groups_train} if _fit_takes_groups(estimator) else {}
     start = time.perf_counter()
-    estimator.fit(X_train, y[train], **fit_kwargs)
+    estimator.fit(X_train, y_train, **fit_kwargs)
     fit_seconds = time.perf_counter() - start
-    del X_train
-    X_test, y_test = X[test], y[test]
     predictions = _CachedPredictions(estimator)
     start = time.perf_counter()
     predicted = estimator.predict(X_test)
@@ -293,7 +291,7 @@ def _run_fold(estimator, scorers, X, y, groups, train, test) -> dict:
     }
     row["fit_seconds"] = fit_seconds
     row["predict_seconds"] = predict_seconds
-    row["n_test"] = len(test)
+    row["n_test"] = len(y_test)
     return row
 
 
@@ -390,18 +388,20 @@ def compare_models(
     X, y, groups = _check_data(X, y, groups)
     scorers = _check_scoring(scoring, y)
     folds, val_patients, description = _resolve_cv(cv, X, y, groups)
-    rows = {}
+    fold_rows: dict[str, list[dict]] = {name: [] for name, _ in pairs}
     with tqdm(total=len(pairs) * len(folds), disable=not progress, unit="fit") as bar:
-        for name, model in pairs:
-            fold_rows = []
-            for k, (train, test) in enumerate(folds, start=1):
+        for k, (train, test) in enumerate(folds, start=1):
+            # Each fold's patches are copied once, for all the models.
+            fold = (X[train], y[train], groups[train], X[test], y[test])
+            for name, model in pairs:
                 bar.set_description(f"{name} (fold {k}/{len(folds)})")
                 estimator = _prepare(model, val_patients)
-                fold_rows.append(
-                    _run_fold(estimator, scorers, X, y, groups, train, test)
-                )
+                fold_rows[name].append(_run_fold(estimator, scorers, fold))
                 bar.update()
-            rows[name] = _summarise(pd.DataFrame(fold_rows), scorers)
+            del fold
+    rows = {
+        name: _summarise(pd.DataFrame(fold_rows[name]), scorers) for name, _ in pairs
+    }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     table.attrs.update(cv=description, n_folds=len(folds))
