@@ -14,7 +14,8 @@ numpy, pandas and sklearn only: no torch here.
 
 from __future__ import annotations
 
-from numbers import Real
+from collections.abc import Callable
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-__all__ = ["SCORING", "patient_scores"]
+__all__ = ["SCORING", "paired_bootstrap", "patient_scores"]
 
 # Ranking metrics use the margin where a classifier has one (SVC without
 # probabilities) and the IDC probability otherwise.
@@ -229,3 +230,282 @@ def patient_scores(y_true, y_score, groups, *, threshold: float = 0.5) -> pd.Dat
     table = pd.DataFrame.from_dict(rows, orient="index", columns=_COLUMNS)
     table.index.name = "patient"
     return table
+
+
+_LABEL_METRICS = ("balanced_accuracy", "f1_idc", "f1_weighted")
+_SCORE_METRICS = ("roc_auc", "average_precision")
+# Resamples x patches weighed at once for average precision (16 MiB of floats).
+_CHUNK_CELLS = 2**21
+
+
+def _from_confusion(metric: str, counts: np.ndarray) -> np.ndarray:
+    """``metric`` from summed confusion counts of shape (..., 4): TN, FP, FN, TP."""
+    tn, fp, fn, tp = np.moveaxis(counts.astype(np.float64), -1, 0)
+    if metric == "balanced_accuracy":
+        return (tp / (tp + fn) + tn / (tn + fp)) / 2
+    f1_idc = 2 * tp / (2 * tp + fp + fn)
+    if metric == "f1_idc":
+        return f1_idc
+    # The F1 of class 0 swaps the roles: its true positives are the TN.
+    f1_normal = 2 * tn / (2 * tn + fn + fp)
+    n_idc, n_normal = tp + fn, tn + fp
+    return (n_idc * f1_idc + n_normal * f1_normal) / (n_idc + n_normal)
+
+
+def _check_metric(metric) -> str | Callable:
+    if callable(metric):
+        return metric
+    known = (*_LABEL_METRICS, *_SCORE_METRICS)
+    if metric not in known:
+        raise ValueError(
+            f"metric must be one of {list(known)} or a callable metric(y_true, "
+            f"y_pred); got {metric!r}."
+        )
+    return metric
+
+
+def _check_predictions(pred, name: str, metric, n: int) -> np.ndarray:
+    if metric in _SCORE_METRICS:
+        return _check_y_score(pred, n)
+    pred = _check_1d(pred, name, n)
+    if metric in _LABEL_METRICS and (
+        pred.dtype.kind not in "biuf" or not set(np.unique(pred).tolist()) <= {0, 1}
+    ):
+        raise ValueError(
+            f"{name} must hold predicted labels 0 and 1 for metric={metric!r}; got "
+            f"values {sorted(map(repr, np.unique(pred).tolist()))[:10]}. Pass scores "
+            "only with metric='roc_auc' or 'average_precision'."
+        )
+    return pred
+
+
+def _check_bootstrap_options(n_resamples, confidence_level) -> None:
+    if not isinstance(n_resamples, Integral) or isinstance(n_resamples, bool):
+        raise TypeError(f"n_resamples must be an integer; got {n_resamples!r}.")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1; got {n_resamples}.")
+    if not isinstance(confidence_level, Real) or not 0 < confidence_level < 1:
+        raise ValueError(
+            f"confidence_level must be a number in (0, 1), e.g. 0.95; got "
+            f"{confidence_level!r}."
+        )
+
+
+def _draw_patients(rng, y_true, codes, n_patients, n_resamples):
+    """Patients drawn with replacement, ``(n_resamples, n_patients)``, and redraws.
+
+    A resample whose patches lack a class leaves balanced accuracy, ROC AUC and
+    the F1 scores undefined; it is drawn again, and counted. With a patient of each
+    class among the n, at least about a third of the draws hold both classes.
+    """
+    idc = np.bincount(codes, weights=y_true, minlength=n_patients)
+    normal = np.bincount(codes, minlength=n_patients) - idc
+    kept, n_kept, n_redrawn = [], 0, 0
+    while n_kept < n_resamples:
+        draws = rng.integers(0, n_patients, size=(n_resamples - n_kept, n_patients))
+        both = (idc[draws].sum(axis=1) > 0) & (normal[draws].sum(axis=1) > 0)
+        kept.append(draws[both])
+        n_kept += int(both.sum())
+        n_redrawn += int((~both).sum())
+    return np.concatenate(kept), n_redrawn
+
+
+def paired_bootstrap(
+    y_true,
+    pred_a,
+    pred_b,
+    groups,
+    *,
+    metric: str | Callable = "balanced_accuracy",
+    n_resamples: int = 2000,
+    confidence_level: float = 0.95,
+    random_state=0,
+) -> dict:
+    """Difference of a metric between two models, with a bootstrap over patients.
+
+    Both models predicted the same patches (e.g. their out-of-fold predictions of
+    :func:`~idc_sklearn.compare_models`, every fold pooled). The difference is
+    ``metric(y_true, pred_a) - metric(y_true, pred_b)`` over all the patches. Its
+    interval comes from a paired, nonparametric bootstrap over patients: each
+    resample draws as many patients as there are, with replacement, takes all the
+    patches of every drawn patient (twice if drawn twice), and scores both models
+    on the same resample. ``low`` and ``high`` are percentiles of the resampled
+    differences (the percentile interval). Patients, not patches, are resampled
+    because patches of one patient are alike and share errors: treating them as
+    independent would make the interval too narrow.
+
+    A resample whose patches lack a class (possible with few patients of one
+    class) is drawn again; ``n_redrawn`` counts those.
+
+    The named metrics are exact and computed for all resamples at once: the label
+    metrics from summed per-patient confusion counts (milliseconds), ROC AUC from
+    per-patient-pair counts of rightly ranked (IDC, non-IDC) pairs (2 s for 2,000
+    resamples of 80,000 patches), average precision from weighted counts at each
+    distinct score (ties as in scikit-learn; 40 s for the same). A callable is
+    called on each resample in turn: a few milliseconds a resample.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        0 (no IDC) or 1 (IDC) per patch.
+    pred_a, pred_b : array-like of shape (n,)
+        Predicted labels of the two models, or their IDC scores with
+        ``metric="roc_auc"`` or ``"average_precision"``.
+    groups : array-like of shape (n,)
+        Patient id per patch: the unit of resampling.
+    metric : str or callable, default="balanced_accuracy"
+        ``"balanced_accuracy"``, ``"f1_idc"``, ``"f1_weighted"`` (from labels),
+        ``"roc_auc"``, ``"average_precision"`` (from scores), as in
+        :data:`SCORING`; or a callable ``metric(y_true, y_pred)``.
+    n_resamples : int, default=2000
+        Bootstrap resamples.
+    confidence_level : float, default=0.95
+        Coverage of the interval.
+    random_state : int, numpy Generator or None, default=0
+        Seed of the resampling (``numpy.random.default_rng``).
+
+    Returns
+    -------
+    result : dict
+        ``difference`` (on all patches), ``low`` and ``high`` (the interval),
+        ``n_patients``, ``n_resamples`` and ``n_redrawn`` (resamples drawn again
+        for lacking a class).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: lengths that differ, labels other than 0 and 1 (or
+        scores where labels are expected), a missing patient id, fewer than two
+        patients, a class absent from ``y_true``, an unknown metric.
+
+    See Also
+    --------
+    idc_sklearn.compare_models : its ``details.differences`` come from here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from idc_sklearn.metrics import paired_bootstrap
+    >>> y = np.array([0, 1] * 20)
+    >>> groups = np.repeat(np.arange(10), 4)  # 10 patients of 4 patches
+    >>> perfect = y
+    >>> wrong_on_two = np.where(groups < 2, 1 - y, y)  # all wrong on 2 patients
+    >>> result = paired_bootstrap(y, perfect, wrong_on_two, groups)
+    >>> [round(result[key], 3) for key in ("difference", "low", "high")]
+    [0.2, 0.0, 0.5]
+    """
+    metric = _check_metric(metric)
+    y_true = _check_y_true(y_true)
+    n = y_true.shape[0]
+    pred_a = _check_predictions(pred_a, "pred_a", metric, n)
+    pred_b = _check_predictions(pred_b, "pred_b", metric, n)
+    groups = _check_1d(groups, "groups", n)
+    if pd.isna(groups).any():
+        raise ValueError("groups contains a missing patient id (None or NaN).")
+    _check_bootstrap_options(n_resamples, confidence_level)
+    codes, patients = pd.factorize(groups)
+    n_patients = len(patients)
+    if n_patients < 2:
+        raise ValueError(
+            f"groups holds {n_patients} patient; a bootstrap over patients needs "
+            "at least 2."
+        )
+    if np.unique(y_true).size < 2:
+        raise ValueError(
+            "y_true must hold both IDC (1) and non-IDC (0) patches; got only "
+            f"label {int(y_true[0])}."
+        )
+    rng = np.random.default_rng(random_state)
+    draws, n_redrawn = _draw_patients(rng, y_true, codes, n_patients, n_resamples)
+    if callable(metric):
+        difference, resampled = _loop_differences(
+            metric, y_true, pred_a, pred_b, codes, draws
+        )
+    else:
+        # How often each patient was drawn in each resample: a resample's metric is
+        # the metric of all patches weighted so, exactly as if they were repeated.
+        # Row 0 weighs every patient once: the difference on all patches.
+        cells = np.arange(n_resamples)[:, None] * n_patients + draws
+        weights = np.ones((n_resamples + 1, n_patients))
+        weights[1:] = np.bincount(
+            cells.ravel(), minlength=n_resamples * n_patients
+        ).reshape(n_resamples, n_patients)
+        score_a, score_b = (
+            _weighted_metric(metric, y_true, pred, codes, weights)
+            for pred in (pred_a, pred_b)
+        )
+        difference = score_a[0] - score_b[0]
+        resampled = score_a[1:] - score_b[1:]
+    tail = (1 - confidence_level) / 2 * 100
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return {
+        "difference": float(difference),
+        "low": float(low),
+        "high": float(high),
+        "n_patients": n_patients,
+        "n_resamples": n_resamples,
+        "n_redrawn": n_redrawn,
+    }
+
+
+def _weighted_metric(metric, y_true, pred, codes, weights) -> np.ndarray:
+    """``metric`` of every row of patient weights, shape (n_rows, n_patients)."""
+    if metric in _LABEL_METRICS:
+        # A row's confusion counts (TN, FP, FN, TP) are its patients', weighted.
+        n_patients = weights.shape[1]
+        cells = codes * 4 + 2 * y_true + pred.astype(np.int64)
+        counts = np.bincount(cells, minlength=n_patients * 4).reshape(n_patients, 4)
+        return _from_confusion(metric, weights @ counts)
+    if metric == "roc_auc":
+        return _weighted_roc_auc(y_true, pred, codes, weights)
+    return _weighted_average_precision(y_true, pred, codes, weights)
+
+
+def _weighted_roc_auc(y_true, pred, codes, weights) -> np.ndarray:
+    # Mann-Whitney: ROC AUC is the share of (IDC, non-IDC) patch pairs ranked
+    # right, ties counting half. wins[p, q] counts those pairs with the IDC patch
+    # of patient p and the other of patient q, so a row's pairs are w' wins w.
+    n_patients = weights.shape[1]
+    idc = y_true == 1
+    wins = np.empty((n_patients, n_patients))
+    for q in range(n_patients):
+        normal = np.sort(pred[(codes == q) & ~idc])
+        below = np.searchsorted(normal, pred[idc], side="left")
+        tied = np.searchsorted(normal, pred[idc], side="right") - below
+        wins[:, q] = np.bincount(
+            codes[idc], weights=below + tied / 2, minlength=n_patients
+        )
+    n_idc = np.bincount(codes, weights=y_true, minlength=n_patients)
+    n_normal = np.bincount(codes, minlength=n_patients) - n_idc
+    pairs = (weights @ n_idc) * (weights @ n_normal)
+    return np.einsum("rp,pq,rq->r", weights, wins, weights) / pairs
+
+
+def _weighted_average_precision(y_true, pred, codes, weights) -> np.ndarray:
+    # The precision at each distinct score from the top down (tied scores are one
+    # threshold, as in sklearn), weighted by the IDC patches it adds.
+    order = np.argsort(-pred, kind="stable")
+    truth, patch_codes = y_true[order], codes[order]
+    thresholds = np.flatnonzero(np.r_[True, np.diff(pred[order]) != 0])
+    rows = max(1, _CHUNK_CELLS // len(pred))
+    result = np.empty(len(weights))
+    for start in range(0, len(weights), rows):
+        patch_weights = weights[start : start + rows][:, patch_codes]
+        idc = np.add.reduceat(patch_weights * truth, thresholds, axis=1)
+        called = np.cumsum(np.add.reduceat(patch_weights, thresholds, axis=1), axis=1)
+        precision = np.divide(
+            np.cumsum(idc, axis=1), called, out=np.zeros_like(called), where=called > 0
+        )
+        result[start : start + rows] = (idc * precision).sum(axis=1) / idc.sum(axis=1)
+    return result
+
+
+def _loop_differences(metric, y_true, pred_a, pred_b, codes, draws):
+    members = np.split(np.argsort(codes, kind="stable"), np.cumsum(np.bincount(codes)))
+    difference = metric(y_true, pred_a) - metric(y_true, pred_b)
+    resampled = np.empty(len(draws))
+    for r, drawn in enumerate(draws):
+        index = np.concatenate([members[patient] for patient in drawn])
+        truth = y_true[index]
+        resampled[r] = metric(truth, pred_a[index]) - metric(truth, pred_b[index])
+    return difference, resampled

@@ -1,5 +1,6 @@
-"""Tests of idc_sklearn.metrics: the scorers and patient_scores, on hand-worked data."""
+"""Tests of idc_sklearn.metrics: the scorers, patient_scores and paired_bootstrap."""
 
+import doctest
 import warnings
 
 import numpy as np
@@ -8,10 +9,16 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    average_precision_score,
+    balanced_accuracy_score,
+    f1_score,
+    roc_auc_score,
+)
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.svm import SVC
 
-from idc_sklearn.metrics import SCORING, patient_scores
+from idc_sklearn.metrics import SCORING, paired_bootstrap, patient_scores
 
 
 class _FixedProba(ClassifierMixin, BaseEstimator):
@@ -206,3 +213,162 @@ def test_patient_scores_errors_name_the_argument(kwargs, match):
     arguments = {"y_true": Y9, "y_score": S9, "groups": G9, **kwargs}
     with pytest.raises(ValueError, match=match):
         patient_scores(**arguments)
+
+
+# paired_bootstrap
+
+SKLEARN_METRICS = {
+    "balanced_accuracy": balanced_accuracy_score,
+    "f1_idc": f1_score,
+    "f1_weighted": lambda y, pred: f1_score(y, pred, average="weighted"),
+    "roc_auc": roc_auc_score,
+    "average_precision": average_precision_score,
+}
+TRUE_GAIN = 0.1
+
+
+def clustered(seed, n_patients=30, per_class=10):
+    """Two models whose accuracy gap varies by patient, 0.1 in the population.
+
+    Each patient has 10 patches of each class. Model b errs on a patch with the
+    patient's error rate in [0.35, 0.5]; model a errs ``gain`` less, with ``gain``
+    uniform in [-0.15, 0.35] per patient, so the expected balanced accuracy of a
+    exceeds b's by exactly 0.1, while the patients of one sample differ.
+    """
+    rng = np.random.default_rng(seed)
+    error_b = rng.uniform(0.35, 0.5, n_patients)
+    gain = rng.uniform(-0.15, 0.35, n_patients)
+    groups = np.repeat(np.arange(n_patients), 2 * per_class)
+    y = np.tile(np.repeat([0, 1], per_class), n_patients)
+    chance = rng.random(len(y))
+    pred_a = np.where(chance < (error_b - gain)[groups], 1 - y, y)
+    pred_b = np.where(chance < error_b[groups], 1 - y, y)
+    return y, pred_a, pred_b, groups
+
+
+def scored(seed, n=240, n_patients=12):
+    """Labels, tied scores of two models and labels from them."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    score_a = np.round(0.6 * rng.random(n) + 0.4 * y, 1)
+    score_b = np.round(rng.random(n), 2)
+    groups = rng.integers(0, n_patients, n)
+    return y, score_a, score_b, groups
+
+
+@pytest.mark.parametrize("metric", sorted(SKLEARN_METRICS))
+def test_bootstrap_named_metrics_equal_sklearn_on_every_resample(metric):
+    y, score_a, score_b, groups = scored(0)
+    if metric in ("roc_auc", "average_precision"):
+        pred_a, pred_b = score_a, score_b
+    else:
+        pred_a, pred_b = (score_a > 0.5).astype(int), (score_b > 0.5).astype(int)
+    function = SKLEARN_METRICS[metric]
+    fast = paired_bootstrap(y, pred_a, pred_b, groups, metric=metric, n_resamples=60)
+    # A callable is scored on each resample's repeated patches: the same draws.
+    slow = paired_bootstrap(y, pred_a, pred_b, groups, metric=function, n_resamples=60)
+    assert fast["difference"] == pytest.approx(
+        function(y, pred_a) - function(y, pred_b), abs=1e-12
+    )
+    for key in ("difference", "low", "high"):
+        assert fast[key] == pytest.approx(slow[key], abs=1e-12)
+    assert fast["n_patients"] == 12 and fast["n_resamples"] == 60
+
+
+def test_bootstrap_interval_contains_the_known_difference():
+    result = paired_bootstrap(*clustered(0))
+    assert result["low"] < TRUE_GAIN < result["high"]
+    assert result["low"] > 0, "30 patients of this sample show a clear lead"
+    assert result["n_patients"] == 30 and result["n_resamples"] == 2000
+
+
+def test_bootstrap_by_patient_covers_what_by_patch_misses():
+    covered = {"patient": 0, "patch": 0}
+    wider = 0
+    n_samples = 60
+    for seed in range(n_samples):
+        y, pred_a, pred_b, groups = clustered(seed)
+        by_patient = paired_bootstrap(y, pred_a, pred_b, groups, n_resamples=500)
+        by_patch = paired_bootstrap(
+            y, pred_a, pred_b, np.arange(len(y)), n_resamples=500
+        )
+        for name, result in (("patient", by_patient), ("patch", by_patch)):
+            covered[name] += result["low"] <= TRUE_GAIN <= result["high"]
+        wider += (by_patient["high"] - by_patient["low"]) > (
+            by_patch["high"] - by_patch["low"]
+        )
+    # About 0.95 by patient and 0.7 by patch (0.955 and 0.685 over 200 samples).
+    assert covered["patient"] / n_samples >= 0.88
+    assert covered["patch"] / n_samples <= 0.8
+    assert wider == n_samples
+
+
+@pytest.mark.parametrize("metric", sorted(SKLEARN_METRICS))
+def test_bootstrap_of_identical_predictions_is_zero(metric):
+    y, score, _, groups = scored(1)
+    pred = score if metric in ("roc_auc", "average_precision") else score > 0.5
+    result = paired_bootstrap(y, pred.astype(float), pred, groups, metric=metric)
+    assert (result["difference"], result["low"], result["high"]) == (0.0, 0.0, 0.0)
+
+
+def test_bootstrap_seeds_reproduce():
+    data = clustered(3)
+    first = paired_bootstrap(*data, random_state=7, n_resamples=300)
+    assert paired_bootstrap(*data, random_state=7, n_resamples=300) == first
+    generator = paired_bootstrap(
+        *data, random_state=np.random.default_rng(7), n_resamples=300
+    )
+    assert generator == first
+    other = paired_bootstrap(*data, random_state=8, n_resamples=300)
+    assert other["difference"] == first["difference"]
+    assert (other["low"], other["high"]) != (first["low"], first["high"])
+
+
+def test_bootstrap_redraws_resamples_lacking_a_class():
+    # Only patient 0 has IDC patches: a third of the resamples miss it.
+    groups = np.repeat(np.arange(10), 4)
+    y = np.where(groups == 0, 1, 0)
+    pred_a = y.copy()
+    pred_b = np.where(np.arange(40) % 4 == 0, 1 - y, y)
+    result = paired_bootstrap(y, pred_a, pred_b, groups, n_resamples=500)
+    assert 100 < result["n_redrawn"] < 400
+    assert np.isfinite([result["low"], result["high"]]).all()
+    assert result["n_resamples"] == 500
+
+
+def test_bootstrap_confidence_level_narrows_the_interval():
+    data = clustered(4)
+    wide = paired_bootstrap(*data, confidence_level=0.99)
+    narrow = paired_bootstrap(*data, confidence_level=0.5)
+    assert wide["low"] < narrow["low"] < narrow["high"] < wide["high"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"metric": "accuracy"}, ValueError, "metric must be one of"),
+        ({"pred_a": S9}, ValueError, "pred_a must hold predicted labels 0 and 1"),
+        ({"pred_b": [0] * 8}, ValueError, "pred_b has 8 entries but y_true has 9"),
+        ({"groups": G9[:-1]}, ValueError, "groups has 8 entries"),
+        ({"groups": [None] * 9}, ValueError, "groups contains a missing"),
+        ({"groups": ["a"] * 9}, ValueError, "groups holds 1 patient"),
+        ({"y_true": [0] * 9}, ValueError, "y_true must hold both IDC"),
+        ({"y_true": [2] * 9}, ValueError, "y_true must hold the labels 0"),
+        ({"n_resamples": 0}, ValueError, "n_resamples must be at least 1"),
+        ({"n_resamples": 10.0}, TypeError, "n_resamples must be an integer"),
+        ({"confidence_level": 95}, ValueError, r"confidence_level must be .* \(0, 1\)"),
+        ({"metric": "roc_auc", "pred_a": [NAN] * 9}, ValueError, "y_score contains"),
+    ],
+)
+def test_bootstrap_errors_name_the_argument(kwargs, error, match):
+    labels = (np.array(S9) > 0.5).astype(int)
+    arguments = {"y_true": Y9, "pred_a": labels, "pred_b": labels, "groups": G9}
+    with pytest.raises(error, match=match):
+        paired_bootstrap(**{**arguments, **kwargs})
+
+
+def test_docstring_examples():
+    import idc_sklearn.metrics
+
+    result = doctest.testmod(idc_sklearn.metrics)
+    assert result.attempted > 0 and result.failed == 0
