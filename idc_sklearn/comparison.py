@@ -16,16 +16,18 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.metrics import get_scorer
+from sklearn.metrics import balanced_accuracy_score, get_scorer
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+from sklearn.utils import Bunch
 from tqdm import tqdm
 
-from idc_sklearn.metrics import SCORING
+from idc_sklearn.metrics import SCORING, paired_bootstrap
 
 __all__ = ["compare_models"]
 
 DEFAULT_FOLDS = 5
 SPLIT_PARTS = ("train", "val", "test")
+_DIFFERENCE_COLUMNS = ("difference", "low", "high", "n_patients")
 _PREDICT_METHODS = (
     "predict",
     "predict_proba",
@@ -50,6 +52,10 @@ class _CachedPredictions:
 
     def remember(self, method: str, result: np.ndarray) -> None:
         self._cache[method] = result
+
+    def cached(self, method: str) -> np.ndarray | None:
+        """The result of ``method`` if it was called, else None."""
+        return self._cache.get(method)
 
     def __getattr__(self, name: str):
         attribute = getattr(self._estimator, name)
@@ -275,7 +281,8 @@ def _prepare(estimator, val_patients):
     return estimator
 
 
-def _run_fold(estimator, scorers, fold) -> dict:
+def _run_fold(estimator, scorers, fold) -> tuple[dict, _CachedPredictions]:
+    """Fit and score one fold; return its row and the test set's predictions."""
     X_train, y_train, groups_train, X_test, y_test = fold
     fit_kwargs = {"groups": groups_train} if _fit_takes_groups(estimator) else {}
     start = time.perf_counter()
@@ -292,7 +299,47 @@ def _run_fold(estimator, scorers, fold) -> dict:
     row["fit_seconds"] = fit_seconds
     row["predict_seconds"] = predict_seconds
     row["n_test"] = len(y_test)
-    return row
+    return row, predictions
+
+
+def _idc_score(predictions: _CachedPredictions, positive):
+    """The IDC score the scorers computed, and the method it came from.
+
+    ``predict_proba``'s column of the positive class, else ``decision_function``;
+    ``(None, None)`` where the scorers asked for neither, since another pass over
+    the test patches only for the details would cost as much as scoring them.
+    """
+    proba = predictions.cached("predict_proba")
+    if proba is not None:
+        column = np.flatnonzero(np.asarray(predictions.classes_) == positive)
+        # A model trained on one class only has one column.
+        score = proba[:, column[0]] if column.size else np.zeros(len(proba))
+        return score, "predict_proba"
+    margin = predictions.cached("decision_function")
+    if margin is not None and np.ndim(margin) == 1:
+        return margin, "decision_function"
+    return None, None
+
+
+def _check_reference(reference, pairs) -> str:
+    names = [name for name, _ in pairs]
+    if reference is None:
+        return next((name for name in names if name.startswith("mlbn")), names[0])
+    if reference not in names:
+        raise ValueError(
+            f"reference must name one of the models {names}; got {reference!r}."
+        )
+    return reference
+
+
+def _check_binary(y) -> np.ndarray:
+    classes = np.unique(y)
+    if classes.size != 2:
+        raise ValueError(
+            "return_details=True compares the models' predictions of two classes; "
+            f"y holds {classes.size}: {classes.tolist()[:10]}."
+        )
+    return classes
 
 
 def compare_models(
@@ -304,7 +351,9 @@ def compare_models(
     scoring=None,
     *,
     progress: bool = True,
-) -> pd.DataFrame:
+    reference: str | None = None,
+    return_details: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, Bunch]:
     """Cross-validate several models by patient and tabulate their scores.
 
     Each model is cloned and fitted afresh on every training fold and scored on
@@ -342,6 +391,12 @@ def compare_models(
         :data:`~idc_sklearn.SCORING`.
     progress : bool, default=True
         Show a tqdm progress bar over models and folds.
+    reference : str, default=None
+        The model the others are compared with in ``details.differences``: by
+        default the first whose name starts with ``"mlbn"``, else the first.
+    return_details : bool, default=False
+        Also return the scores of each fold, the out-of-fold predictions and the
+        paired differences (needs ``y`` with two classes).
 
     Returns
     -------
@@ -353,6 +408,32 @@ def compare_models(
         ``predict_patches_per_second`` (test patches over the time ``predict``
         took on them, all folds together). ``table.attrs`` holds ``"cv"`` (a
         description of the folds) and ``"n_folds"``.
+    details : sklearn.utils.Bunch
+        Only with ``return_details=True``:
+
+        folds : pandas.DataFrame
+            One row per model and fold: ``model``, ``fold`` (from 1), every
+            metric, ``fit_seconds`` and ``n_test`` (test patches).
+        predictions : pandas.DataFrame
+            The test predictions of every fold, one row per test patch, in fold
+            order, indexed by the patch's position in ``X`` (index ``"index"``;
+            a splitter whose test sets overlap repeats it): ``patient``,
+            ``fold``, ``y_true``, then per model ``<name>_pred`` (what
+            ``predict`` returned) and ``<name>_score`` (the IDC score: column 1
+            of ``predict_proba``, else ``decision_function``, whichever the
+            scorers used; NaN where none did). ``predictions.attrs["score_method"]``
+            maps each model to ``"predict_proba"``, ``"decision_function"`` or
+            None. No model predicts twice for them: they are the predictions the
+            scorers read.
+        differences : pandas.DataFrame
+            The reference model against every other, indexed by the other
+            (index ``"model"``), best mean balanced accuracy over folds first:
+            ``difference`` (the reference's balanced accuracy minus the other's,
+            on all test patches of all folds pooled), ``low`` and ``high`` (the
+            95% percentile interval of :func:`~idc_sklearn.metrics.paired_bootstrap`
+            with 2,000 resamples of the test patients, seed 0) and ``n_patients``.
+            ``differences.attrs`` holds ``"reference"`` and ``"best"`` (the first
+            row's model; None with a single model).
 
     Raises
     ------
@@ -367,6 +448,20 @@ def compare_models(
     --------
     idc_sklearn.SCORING : the default scorers.
     idc_sklearn.read_patient_split : the paper's fixed patient split.
+    idc_sklearn.metrics.paired_bootstrap : the interval of ``details.differences``.
+
+    Notes
+    -----
+    The standard deviations over folds describe how scores vary from fold to
+    fold; they are no interval for the difference between two models, whose fold
+    scores move together. ``details.differences`` answers that: the models are
+    scored on the same patches, so the difference is paired, and its interval
+    comes from resampling the test patients (each patient once over all folds)
+    with replacement, all their patches together, and scoring both models on
+    each resample. The folds are pooled: each patient's patches were predicted by
+    the models of the fold that held it out. The interval reflects which patients
+    were tested, not the randomness of training; an interval that includes 0
+    shows no clear lead.
 
     Examples
     --------
@@ -383,29 +478,98 @@ def compare_models(
     ['color', 'prior']
     >>> float(table.loc["prior", "balanced_accuracy_mean"])
     0.5
+    >>> table, details = compare_models(
+    ...     {"color": make_baseline("color-logreg", patch_shape=(32, 32, 3)),
+    ...      "prior": DummyClassifier(strategy="prior")},
+    ...     idc.data, idc.target, idc.groups, cv=3, progress=False,
+    ...     return_details=True,
+    ... )
+    >>> details.predictions.columns.tolist()[:5]
+    ['patient', 'fold', 'y_true', 'color_pred', 'color_score']
+    >>> details.differences.columns.tolist()
+    ['difference', 'low', 'high', 'n_patients']
     """
     pairs = _check_models(models)
     X, y, groups = _check_data(X, y, groups)
     scorers = _check_scoring(scoring, y)
+    reference = _check_reference(reference, pairs)
+    classes = _check_binary(y) if return_details else None
     folds, val_patients, description = _resolve_cv(cv, X, y, groups)
     fold_rows: dict[str, list[dict]] = {name: [] for name, _ in pairs}
+    fold_predictions: list[pd.DataFrame] = []
+    score_methods: dict[str, str | None] = {}
     with tqdm(total=len(pairs) * len(folds), disable=not progress, unit="fit") as bar:
         for k, (train, test) in enumerate(folds, start=1):
             # Each fold's patches are copied once, for all the models.
             fold = (X[train], y[train], groups[train], X[test], y[test])
+            columns = {"patient": groups[test], "fold": k, "y_true": y[test]}
             for name, model in pairs:
                 bar.set_description(f"{name} (fold {k}/{len(folds)})")
                 estimator = _prepare(model, val_patients)
-                fold_rows[name].append(_run_fold(estimator, scorers, fold))
+                row, predictions = _run_fold(estimator, scorers, fold)
+                fold_rows[name].append({"model": name, "fold": k, **row})
+                if return_details:
+                    score, score_methods[name] = _idc_score(predictions, classes[1])
+                    columns[f"{name}_pred"] = predictions.cached("predict")
+                    columns[f"{name}_score"] = np.nan if score is None else score
                 bar.update()
             del fold
+            if return_details:
+                index = pd.Index(test, name="index")
+                fold_predictions.append(pd.DataFrame(columns, index=index))
     rows = {
         name: _summarise(pd.DataFrame(fold_rows[name]), scorers) for name, _ in pairs
     }
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     table.attrs.update(cv=description, n_folds=len(folds))
-    return table
+    if not return_details:
+        return table
+    per_fold = pd.DataFrame([row for name, _ in pairs for row in fold_rows[name]])
+    per_fold = per_fold[["model", "fold", *scorers, "fit_seconds", "n_test"]]
+    predictions = pd.concat(fold_predictions)
+    predictions.attrs["score_method"] = score_methods
+    names = [name for name, _ in pairs]
+    details = Bunch(
+        folds=per_fold,
+        predictions=predictions,
+        differences=_differences(predictions, names, reference, classes[1]),
+    )
+    return table, details
+
+
+def _differences(predictions, names, reference, positive) -> pd.DataFrame:
+    """Balanced accuracy of ``reference`` minus each other model's, with intervals."""
+    y_true = (predictions["y_true"] == positive).to_numpy(dtype=np.int64)
+    labels = {
+        name: (predictions[f"{name}_pred"] == positive).to_numpy(dtype=np.int64)
+        for name in names
+    }
+    folds = predictions["fold"].to_numpy()
+    mean_score = {
+        name: np.mean(
+            [
+                balanced_accuracy_score(y_true[folds == k], labels[name][folds == k])
+                for k in np.unique(folds)
+            ]
+        )
+        for name in names
+    }
+    others = sorted(
+        (name for name in names if name != reference), key=lambda n: -mean_score[n]
+    )
+    rows = {}
+    for other in others:
+        result = paired_bootstrap(
+            y_true, labels[reference], labels[other], predictions["patient"]
+        )
+        rows[other] = {key: result[key] for key in _DIFFERENCE_COLUMNS}
+    differences = pd.DataFrame.from_dict(
+        rows, orient="index", columns=list(_DIFFERENCE_COLUMNS)
+    )
+    differences.index.name = "model"
+    differences.attrs.update(reference=reference, best=others[0] if others else None)
+    return differences
 
 
 def _summarise(folds: pd.DataFrame, scorers: dict) -> dict:

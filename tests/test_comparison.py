@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import itertools
 import subprocess
 import sys
 
@@ -12,9 +13,11 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils import Bunch
 
 from idc_sklearn import (
     MLBNInceptionClassifier,
@@ -23,7 +26,7 @@ from idc_sklearn import (
     make_baseline,
     make_idc_patches,
 )
-from idc_sklearn.metrics import SCORING
+from idc_sklearn.metrics import SCORING, paired_bootstrap
 
 PATCH_SHAPE = (32, 32, 3)
 TINY_MLBN = {
@@ -69,6 +72,7 @@ class RecordingClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         self.n_predictions_ += 1
+        self.calls[-1]["predict"] = self.calls[-1].get("predict", 0) + 1
         return np.full(len(X), self.majority_)
 
     def predict_proba(self, X):
@@ -259,6 +263,179 @@ def test_fixed_split_without_val(idc, patients):
     assert set(call["groups"]) == set(patients[:4])
 
 
+def _flat_logreg(C=1.0):
+    flatten = FunctionTransformer(lambda X: X.reshape(len(X), -1) / 255.0)
+    return make_pipeline(flatten, StandardScaler(), LogisticRegression(C=C))
+
+
+@pytest.fixture(scope="module")
+def detailed(idc):
+    models = {
+        "prior": DummyClassifier(strategy="prior"),
+        "color": make_baseline("color-logreg", patch_shape=PATCH_SHAPE),
+        "mlbn-like": _flat_logreg(C=1e-3),
+    }
+    return compare_models(
+        models,
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=3,
+        progress=False,
+        return_details=True,
+    )
+
+
+def test_details_folds_one_row_per_model_and_fold(detailed):
+    table, details = detailed
+    assert isinstance(details, Bunch)
+    folds = details.folds
+    assert folds.columns.tolist() == [
+        "model",
+        "fold",
+        *SCORING,
+        "fit_seconds",
+        "n_test",
+    ]
+    assert folds[["model", "fold"]].values.tolist() == [
+        [name, k] for name in ("prior", "color", "mlbn-like") for k in (1, 2, 3)
+    ]
+    means = folds.groupby("model", sort=False)["balanced_accuracy"].mean()
+    np.testing.assert_allclose(means, table["balanced_accuracy_mean"])
+    assert folds.groupby("model")["n_test"].sum().eq(120).all()
+
+
+def test_details_predictions_are_the_scored_out_of_fold_ones(idc, detailed):
+    _, details = detailed
+    predictions = details.predictions
+    assert predictions.columns.tolist() == [
+        "patient",
+        "fold",
+        "y_true",
+        "prior_pred",
+        "prior_score",
+        "color_pred",
+        "color_score",
+        "mlbn-like_pred",
+        "mlbn-like_score",
+    ]
+    assert predictions.index.name == "index"
+    # GroupKFold tests every patch once, in fold order.
+    assert sorted(predictions.index) == list(range(len(idc.target)))
+    folds = list(GroupKFold(3).split(idc.data, idc.target, idc.groups))
+    for k, (_, test) in enumerate(folds, start=1):
+        np.testing.assert_array_equal(predictions.index[predictions["fold"] == k], test)
+    index = predictions.index.to_numpy()
+    np.testing.assert_array_equal(predictions["y_true"], idc.target[index])
+    np.testing.assert_array_equal(predictions["patient"], idc.groups[index])
+    assert predictions.attrs["score_method"] == {
+        "prior": "predict_proba",
+        "color": "decision_function",
+        "mlbn-like": "decision_function",
+    }
+    # The very predictions the scorers read: each fold's scores come back.
+    scored = details.folds.set_index(["model", "fold"])
+    for (k, fold), name in itertools.product(
+        predictions.groupby("fold"), ("color", "mlbn-like")
+    ):
+        assert balanced_accuracy_score(
+            fold["y_true"], fold[f"{name}_pred"]
+        ) == pytest.approx(scored.loc[(name, k), "balanced_accuracy"])
+        assert roc_auc_score(fold["y_true"], fold[f"{name}_score"]) == pytest.approx(
+            scored.loc[(name, k), "roc_auc"]
+        )
+
+
+def test_details_differences_of_the_mlbn_model_best_other_first(detailed):
+    table, details = detailed
+    differences = details.differences
+    assert differences.columns.tolist() == ["difference", "low", "high", "n_patients"]
+    assert differences.index.name == "model"
+    # "mlbn-like" is the reference though not first; others by mean balanced
+    # accuracy, best first.
+    assert differences.attrs["reference"] == "mlbn-like"
+    others = table.drop(index="mlbn-like")["balanced_accuracy_mean"]
+    assert (
+        differences.index.tolist() == others.sort_values(ascending=False).index.tolist()
+    )
+    assert differences.attrs["best"] == differences.index[0]
+    predictions = details.predictions
+    for other, row in differences.iterrows():
+        expected = paired_bootstrap(
+            predictions["y_true"],
+            predictions["mlbn-like_pred"],
+            predictions[f"{other}_pred"],
+            predictions["patient"],
+        )
+        assert row.to_dict() == pytest.approx(
+            {key: expected[key] for key in differences.columns}
+        )
+        assert row["low"] <= row["difference"] <= row["high"]
+        assert row["n_patients"] == 6
+
+
+def test_details_reuse_the_scorers_predictions(idc):
+    compare_models(
+        {"r": RecordingClassifier()},
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=2,
+        progress=False,
+        return_details=True,
+    )
+    assert [(c["predict"], c["predict_proba"]) for c in RecordingClassifier.calls] == [
+        (1, 1),
+        (1, 1),
+    ]
+
+
+def test_details_reference_single_model_fixed_split_and_no_scores(idc, patients):
+    split = {"train": patients[:4], "test": patients[4:]}
+    models = {"a": DummyClassifier(), "b": _flat_logreg()}
+    _, details = compare_models(
+        models,
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=split,
+        progress=False,
+        scoring=["balanced_accuracy"],
+        reference="b",
+        return_details=True,
+    )
+    assert set(details.predictions["patient"]) == set(patients[4:])
+    assert (details.predictions["fold"] == 1).all()
+    # No scorer asked for scores, and none is computed for the details.
+    assert details.predictions[["a_score", "b_score"]].isna().all().all()
+    assert details.predictions.attrs["score_method"] == {"a": None, "b": None}
+    assert details.differences.index.tolist() == ["a"]
+    assert details.differences.attrs == {"reference": "b", "best": "a"}
+    _, alone = compare_models(
+        {"a": DummyClassifier()},
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=2,
+        progress=False,
+        return_details=True,
+    )
+    assert alone.differences.empty
+    assert alone.differences.attrs == {"reference": "a", "best": None}
+
+
+def test_default_returns_the_table_alone(idc):
+    table = compare_models(
+        {"prior": DummyClassifier()},
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=2,
+        progress=False,
+    )
+    assert isinstance(table, pd.DataFrame)
+
+
 def test_does_not_import_torch():
     code = (
         "import sys, idc_sklearn.comparison, idc_sklearn.plotting; "
@@ -318,6 +495,12 @@ def test_progress_bar_names_model_and_fold(idc, capsys):
         ({"scoring": ["no-such-metric"]}, ValueError, "unknown metric"),
         ({"scoring": {"x": 3}}, TypeError, r"scoring\['x'\] must be a scorer"),
         ({"scoring": []}, ValueError, "scoring is empty"),
+        ({"reference": "nobody"}, ValueError, r"reference must name one of .*'prior'"),
+        (
+            {"y": "three classes", "scoring": ["accuracy"], "return_details": True},
+            ValueError,
+            "return_details=True compares .* two classes; y holds 3",
+        ),
     ],
 )
 def test_errors_name_the_argument(idc, change, error, match):
@@ -335,6 +518,8 @@ def test_errors_name_the_argument(idc, change, error, match):
             value = idc.data.reshape(-1)
         elif name == "y" and value == "strings":
             value = np.where(idc.target == 1, "IDC", "non-IDC")
+        elif name == "y" and value == "three classes":
+            value = np.arange(len(idc.target)) % 3
         arguments[name] = value
     with pytest.raises(error, match=match):
         compare_models(**arguments, progress=False)
