@@ -22,6 +22,7 @@ _PUBLIC = {
     "PatchResampler": "idc_sklearn.resampling",
     # data
     "load_idc": "idc_sklearn.datasets",
+    "load_idc_sample": "idc_sklearn.datasets",
     "read_patient_split": "idc_sklearn.datasets",
     "make_idc_patches": "idc_sklearn.datasets",
     # baselines, metrics and the comparison

@@ -1,9 +1,10 @@
-"""Data: the real IDC archive of PNG patches and a synthetic IDC-like generator.
+"""Data: the real IDC archive, its sample shipped here, and a synthetic generator.
 
-Neither imports torch: loading and generating data needs numpy, pandas and Pillow only.
+None of them imports torch: loading and generating data needs numpy, pandas and Pillow.
 """
 
 from ._loader import load_idc, read_patient_split
+from ._sample import load_idc_sample
 from ._synthetic import make_idc_patches
 
-__all__ = ["load_idc", "make_idc_patches", "read_patient_split"]
+__all__ = ["load_idc", "load_idc_sample", "make_idc_patches", "read_patient_split"]

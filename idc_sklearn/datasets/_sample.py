@@ -1,0 +1,136 @@
+"""The IDC sample shipped inside the package: 2,695 real patches, no download, no torch.
+
+``data/idc_sample.npz`` holds what :func:`load_idc` reads from the sample's PNG files
+(``pad="zero"``): the patches and the columns the frame is rebuilt from. It is a zip of
+``.npy`` members compressed with LZMA, which ``numpy.load`` reads as it is; it is built
+by ``scripts/build_idc_sample.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._loader import _make_frame
+
+SAMPLE_FILE = "idc_sample.npz"
+DESCR_FILE = "idc_sample.rst"
+# The members of SAMPLE_FILE, in the order they are written.
+SAMPLE_ARRAYS = ("data", "target", "patient", "x", "y", "height", "width")
+
+
+def sample_path(patient: str, target: int, x: int, y: int) -> str:
+    """A patch's path relative to the sample folder, as :func:`load_idc` lists it."""
+    return os.path.join(
+        patient, str(target), f"{patient}_idx5_x{x}_y{y}_class{target}.png"
+    )
+
+
+def _resource(name: str):
+    return resources.files(__package__) / "data" / name
+
+
+def _read_arrays() -> dict[str, np.ndarray]:
+    """Read every member of SAMPLE_FILE afresh: the caller owns (and may write) them."""
+    try:
+        with _resource(SAMPLE_FILE).open("rb") as f, np.load(f) as archive:
+            return {name: archive[name] for name in SAMPLE_ARRAYS}
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{SAMPLE_FILE} is missing from the installed idc_sklearn.datasets "
+            f"package (expected at {_resource(SAMPLE_FILE)}); reinstall idc_sklearn "
+            "or rebuild it with scripts/build_idc_sample.py."
+        ) from None
+
+
+def load_idc_sample(
+    *, return_X_y: bool = False
+) -> Bunch | tuple[np.ndarray, np.ndarray]:
+    """Load the 2,695 real IDC patches of 19 patients shipped with the package.
+
+    A small, offline subset of the IDC archive (Janowczyk & Madabhushi 2016) for
+    examples, tests and quick experiments: the same arrays and frame as
+    ``load_idc("shared/data/idc_sample")`` with the default ``pad="zero"``, read
+    from one 14.9 MB file inside the package in about a second. Patient and class
+    are confounded in it (see Notes): do not read a score on it as a score on IDC.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        Return ``(data, target)`` instead of the Bunch.
+
+    Returns
+    -------
+    dataset : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the keys of :func:`load_idc`:
+
+        data : ndarray of shape (2695, 50, 50, 3), uint8
+            The patches, RGB, channels last; the 31 edge patches smaller than 50x50
+            are pasted top-left into zeros.
+        target : ndarray of shape (2695,), int64
+            1 for IDC (1,245 patches), 0 for non-IDC (1,450).
+        groups : ndarray of shape (2695,), object
+            The patient id of each patch, as a string (19 patients).
+        frame : pandas.DataFrame of shape (2695, 7)
+            Columns ``patient``, ``x``, ``y``, ``target``, ``path`` (relative to the
+            sample folder, ``<patient>/<class>/<file name>``; the PNG files are not
+            shipped) and the original ``height``, ``width``.
+        skipped : list
+            Empty: every file of the sample loads.
+        DESCR : str
+            Source, sampling, bias, licence and citations of the sample.
+
+    (data, target) : tuple
+        When ``return_X_y`` is True.
+
+    Raises
+    ------
+    TypeError
+        If ``return_X_y`` is not a bool.
+
+    See Also
+    --------
+    load_idc : The whole archive (277,524 patches) or any folder of it.
+    make_idc_patches : A synthetic IDC-like dataset with the same Bunch.
+
+    Notes
+    -----
+    Each call reads the file afresh, so the arrays returned are the caller's own.
+    Only 4 of the 19 patients have patches of both classes: class 0 comes from 5
+    patients and class 1 from 18, so a model can score well by recognising patients
+    (stain, tissue) rather than IDC, and patient-grouped splits leave some folds
+    with one class only.
+
+    Examples
+    --------
+    >>> from idc_sklearn import load_idc_sample
+    >>> idc = load_idc_sample()
+    >>> idc.data.shape, idc.data.dtype
+    ((2695, 50, 50, 3), dtype('uint8'))
+    >>> int(idc.target.sum()), idc.frame["patient"].nunique()
+    (1245, 19)
+    """
+    if not isinstance(return_X_y, (bool, np.bool_)):
+        raise TypeError(f"return_X_y must be True or False; got {return_X_y!r}.")
+    arrays = _read_arrays()
+    data = arrays["data"]
+    target = arrays["target"].astype(np.int64, copy=False)
+    if return_X_y:
+        return data, target
+    columns = (arrays[name].tolist() for name in ("patient", "target", "x", "y"))
+    records = [
+        (patient, label, x, y, sample_path(patient, label, x, y))
+        for patient, label, x, y in zip(*columns, strict=True)
+    ]
+    frame = _make_frame(records, arrays["height"], arrays["width"])
+    return Bunch(
+        data=data,
+        target=target,
+        groups=frame["patient"].to_numpy(dtype=object, copy=True),
+        frame=frame,
+        skipped=[],
+        DESCR=_resource(DESCR_FILE).read_text(encoding="utf-8"),
+    )
