@@ -16,29 +16,21 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
-from skorch.callbacks import (
-    EarlyStopping,
-    EpochScoring,
-    EpochTimer,
-    LRScheduler,
-    PassthroughScoring,
-    PrintLog,
-)
 from torch import nn
-from torch.optim.lr_scheduler import ReduceLROnPlateau
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
+from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch
 from idc_sklearn.batching import (
     NORMALIZE_MODES,
     PatchDataLoader,
     PatchDataset,
     prepare_patches,
 )
+from idc_sklearn.callbacks import default_callbacks
 from idc_sklearn.network import DEFAULT_FILTERS, DEFAULT_HEAD_UNITS, MLBNInception
 from idc_sklearn.patches import (
     DEFAULT_PATCH_SHAPE,
@@ -46,19 +38,10 @@ from idc_sklearn.patches import (
     check_patch_shape,
     check_patches,
 )
+from idc_sklearn.resampling import RESAMPLE_MODES, EpochResampler
 from idc_sklearn.split import PatientValidSplit
 
 __all__ = ["PatchNetClassifier", "MLBNInceptionClassifier"]
-
-# Early stopping and the learning-rate plateau follow the authors' Keras recipe:
-# min_delta 0.005 on validation accuracy (here balanced accuracy), patience 10 and 3.
-_MIN_DELTA = 0.005
-_VALIDATION_CALLBACKS = ("valid_loss", "valid_bacc", "lr_scheduler", "early_stopping")
-
-
-def _valid_balanced_accuracy(net, X, y):
-    """Balanced accuracy on the internal validation set, on encoded labels."""
-    return balanced_accuracy_score(y, net.predict_proba(X).argmax(axis=1))
 
 
 def resolve_device(device) -> str:
@@ -66,6 +49,20 @@ def resolve_device(device) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def _dataset_labels(dataset) -> np.ndarray:
+    """The encoded labels of a PatchDataset or of a (nested) Subset of one."""
+    index = np.arange(len(dataset))
+    while isinstance(dataset, Subset):
+        index = np.asarray(dataset.indices)[index]
+        dataset = dataset.dataset
+    if getattr(dataset, "y", None) is None:
+        raise ValueError(
+            "resample needs the labels of the training patches; the training "
+            f"dataset {type(dataset).__name__} has none."
+        )
+    return np.asarray(dataset.y)[index]
 
 
 class PatchNetClassifier(NeuralNetClassifier):
@@ -95,6 +92,19 @@ class PatchNetClassifier(NeuralNetClassifier):
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in the cross-entropy loss, as in sklearn; dict keys
         are the original labels (unlisted classes weigh 1).
+    resample : {None, "over", "under"}, default=None
+        Balance the classes of the training part of the internal validation split
+        by random over-sampling of the minority class (the MLBN paper's recipe) or
+        under-sampling of the majority, with imbalanced-learn's samplers on the
+        patch *indices*: no patch is copied, each epoch is a fresh draw (seeded by
+        ``random_state``), and the validation part and ``groups`` are left as they
+        are. Use this rather than a sampler in a ``Pipeline``, which cannot
+        resample ``groups``.
+    augment : {None, "dihedral", "hed", "all"}, default=None
+        Training-time augmentation per batch on the device (see
+        :mod:`idc_sklearn.augmentation`): the 8 dihedral views (flips and
+        90-degree rotations), HED colour jitter (stain variation), or both.
+        Seeded by ``random_state``; never applied when predicting.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and dropout. The same seed
         gives the same fitted model and probabilities on CPU. The global torch
@@ -132,13 +142,24 @@ class PatchNetClassifier(NeuralNetClassifier):
 
     Notes
     -----
-    Default callbacks, each named so ``set_params(callbacks__<name>__<param>=...)``
-    tunes it and ``set_params(callbacks__<name>=None)`` disables it:
-    ``valid_bacc`` (balanced accuracy on the validation split), ``lr_scheduler``
-    (ReduceLROnPlateau halving the learning rate after 3 epochs without a gain of
-    0.005 in ``valid_bacc``), ``early_stopping`` (patience 10, threshold 0.005,
-    restores the best epoch's weights at the end), plus skorch's ``epoch_timer``,
-    ``train_loss``, ``valid_loss`` and ``print_log``.
+    What ``fit`` does: validate ``X``, ``y`` and ``groups``; learn ``classes_`` and
+    the class weights; build the network, loss and optimiser (seeded); split off
+    whole validation patients (``train_split``); train, each epoch on a fresh
+    class-balanced draw of the training part where ``resample`` is set, with the
+    BatchNorm statistics re-measured before each validation pass; stop early and
+    restore the best epoch's weights.
+
+    Default callbacks (:func:`idc_sklearn.callbacks.default_callbacks`), each named
+    so ``set_params(callbacks__<name>__<param>=...)`` tunes it and
+    ``set_params(callbacks__<name>=None)`` disables it: ``valid_bacc`` (balanced
+    accuracy on the validation split), ``lr_scheduler`` (ReduceLROnPlateau halving
+    the learning rate after 3 epochs without a gain of 0.005 in ``valid_bacc``),
+    ``bn_recalibration`` (:class:`~idc_sklearn.callbacks.BatchNormRecalibration`:
+    BatchNorm statistics measured on the training patches with the epoch's
+    weights before validating, and at the end without validation),
+    ``early_stopping`` (patience 10, threshold 0.005, restores the best epoch's
+    weights at the end), plus skorch's ``epoch_timer``, ``train_loss``,
+    ``valid_loss`` and ``print_log``.
     """
 
     def __init__(
@@ -148,6 +169,8 @@ class PatchNetClassifier(NeuralNetClassifier):
         patch_shape=DEFAULT_PATCH_SHAPE,
         normalize="scale",
         class_weight=None,
+        resample=None,
+        augment=None,
         random_state=None,
         device="auto",
         criterion=nn.CrossEntropyLoss,
@@ -164,6 +187,8 @@ class PatchNetClassifier(NeuralNetClassifier):
         self.patch_shape = patch_shape
         self.normalize = normalize
         self.class_weight = class_weight
+        self.resample = resample
+        self.augment = augment
         self.random_state = random_state
         kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
@@ -234,6 +259,14 @@ class PatchNetClassifier(NeuralNetClassifier):
                 'class_weight must be None, "balanced" or a dict {label: weight}; '
                 f"got {self.class_weight!r}."
             )
+        if self.resample not in RESAMPLE_MODES:
+            raise ValueError(
+                f"resample must be one of {RESAMPLE_MODES}; got {self.resample!r}."
+            )
+        if self.augment not in AUGMENT_MODES:
+            raise ValueError(
+                f"augment must be one of {AUGMENT_MODES}; got {self.augment!r}."
+            )
         device = self.__dict__["device"]
         if device != "auto":
             try:
@@ -299,9 +332,17 @@ class PatchNetClassifier(NeuralNetClassifier):
             return None
         groups = np.asarray(groups)
         if groups.shape != (n_samples,):
+            hint = (
+                " A sampler before this estimator in a Pipeline resamples X and y "
+                "but not groups; balance the classes with this estimator's "
+                'resample="over" or "under" instead, which resamples inside the '
+                "training split and keeps the patients whole."
+                if groups.ndim == 1
+                else ""
+            )
             raise ValueError(
                 f"groups must hold one patient id per patch, shape ({n_samples},); "
-                f"got shape {groups.shape}."
+                f"got shape {groups.shape}.{hint}"
             )
         return groups
 
@@ -337,44 +378,7 @@ class PatchNetClassifier(NeuralNetClassifier):
 
     @property
     def _default_callbacks(self):
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
-            (
-                "valid_bacc",
-                EpochScoring(
-                    _valid_balanced_accuracy, name="valid_bacc", lower_is_better=False
-                ),
-            ),
-            (
-                "lr_scheduler",
-                LRScheduler(
-                    policy=ReduceLROnPlateau,
-                    monitor="valid_bacc",
-                    mode="max",
-                    factor=0.5,
-                    patience=3,
-                    threshold=_MIN_DELTA,
-                    threshold_mode="abs",
-                ),
-            ),
-            (
-                "early_stopping",
-                EarlyStopping(
-                    monitor="valid_bacc",
-                    lower_is_better=False,
-                    patience=10,
-                    threshold=_MIN_DELTA,
-                    threshold_mode="abs",
-                    load_best=True,
-                ),
-            ),
-            ("print_log", PrintLog()),
-        ]
-        if self.train_split is None:
-            callbacks = [cb for cb in callbacks if cb[0] not in _VALIDATION_CALLBACKS]
-        return callbacks
+        return default_callbacks(validation=self.train_split is not None)
 
     def initialize(self):
         self._check_params()
@@ -406,6 +410,33 @@ class PatchNetClassifier(NeuralNetClassifier):
             if device is not None and torch.device(device).type == "cuda":
                 params.setdefault("pin_memory", True)
         return params
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        kwargs = self.get_params_for("iterator_train")
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        n_patches = len(dataset)
+        if self.resample is not None:
+            # The sampler resamples and shuffles the training part each epoch, by
+            # index; the validation part is never resampled. Its seed comes from
+            # torch's generator, which random_state seeds.
+            seed = int(torch.randint(np.iinfo(np.int32).max, (1,)).item())
+            sampler = EpochResampler(
+                _dataset_labels(dataset),
+                self.resample,
+                shuffle=kwargs.pop("shuffle", True),
+                random_state=seed,
+            )
+            kwargs["sampler"] = sampler
+            n_patches = len(sampler)
+        if n_patches % kwargs["batch_size"] == 1:
+            # A last batch of one patch makes BatchNorm fail in training mode;
+            # dropping it skips one (shuffled, so random) patch per epoch.
+            kwargs.setdefault("drop_last", True)
+        return self.iterator_train(dataset, **kwargs)
 
     def _module_kwargs(self) -> dict:
         """Keyword arguments the module class is built with, before module__*."""
@@ -456,6 +487,11 @@ class PatchNetClassifier(NeuralNetClassifier):
         # ``groups`` reaches here as a fit parameter meant for the train split.
         fit_params.pop("groups", None)
         x = x.to(self.device_, non_blocking=True)
+        if self.augment is not None and self.module_.training:
+            # Augmentation works on float (n, C, H, W) patches on the 0-255 scale;
+            # the channels-last view goes on to prepare_batch like stored patches.
+            views = augment_batch(x.permute(0, 3, 1, 2).float(), self.augment)
+            x = views.permute(0, 2, 3, 1)
         return self.module_(self.prepare_batch(x), **fit_params)
 
     # -- the estimator API --
@@ -482,6 +518,7 @@ class PatchNetClassifier(NeuralNetClassifier):
         self._check_params()
         X = as_real_array(X)
         y = self._check_y(y, len(X))
+        groups = self._check_groups(groups, len(X))
         fresh = not self.warm_start or not getattr(self, "initialized_", False)
         if fresh:
             # Labels first: a label problem is reported as such whatever X's shape.
@@ -501,6 +538,7 @@ class PatchNetClassifier(NeuralNetClassifier):
         """
         X = self._check_X(X)
         y = self._check_y(y, len(X))
+        groups = self._check_groups(groups, len(X))
         if not getattr(self, "initialized_", False):
             self._check_params()
             self._learn_classes(y if classes is None else np.asarray(classes))
@@ -512,7 +550,6 @@ class PatchNetClassifier(NeuralNetClassifier):
     def _train(self, X: np.ndarray, y: np.ndarray, groups, **fit_params):
         """skorch's training loop on validated patches and labels."""
         y = self._encode(y)
-        groups = self._check_groups(groups, len(X))
         if groups is not None:
             fit_params["groups"] = groups
         self.n_features_in_ = int(np.prod(self.patch_shape))
@@ -581,9 +618,16 @@ class MLBNInceptionClassifier(PatchNetClassifier):
         Dropout in the dense head.
     multilevel_bn : bool, default=True
         ``False`` is the paper's ablation, Inception without multi-level BN.
+    init : {"glorot", "he", "torch"}, default="glorot"
+        Weight initialisation (biases zero): Glorot-uniform, the Keras default
+        of the authors' code; He-normal; or PyTorch's defaults.
+    resample : {None, "over", "under"}, default="over"
+        As in :class:`PatchNetClassifier`; the default is the paper's recipe,
+        random over-sampling of the minority class in the training set.
     **kwargs
         Every parameter of :class:`PatchNetClassifier` (``patch_shape``,
-        ``normalize``, ``class_weight``, ``random_state``, ``device``) and of
+        ``normalize``, ``class_weight``, ``augment``, ``random_state``,
+        ``device``) and of
         skorch (``lr``, ``batch_size``, ``max_epochs``, ``optimizer__*``,
         ``callbacks__<name>__*``, ...).
 
@@ -615,15 +659,18 @@ class MLBNInceptionClassifier(PatchNetClassifier):
         head_units: Sequence[int] = DEFAULT_HEAD_UNITS,
         dropout: float = 0.4,
         multilevel_bn: bool = True,
+        init: str = "glorot",
         *,
         module=MLBNInception,
+        resample="over",
         **kwargs,
     ):
         self.filters = filters
         self.head_units = head_units
         self.dropout = dropout
         self.multilevel_bn = multilevel_bn
-        super().__init__(module, **kwargs)
+        self.init = init
+        super().__init__(module, resample=resample, **kwargs)
 
     def _module_kwargs(self) -> dict:
         return {
@@ -632,4 +679,5 @@ class MLBNInceptionClassifier(PatchNetClassifier):
             "head_units": self.head_units,
             "dropout": self.dropout,
             "multilevel_bn": self.multilevel_bn,
+            "init": self.init,
         }

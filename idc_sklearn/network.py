@@ -11,12 +11,37 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["MLBNBlock", "MLBNInception"]
+__all__ = ["MLBNBlock", "MLBNInception", "INIT_MODES"]
 
 # The authors' best model: ``filters`` are filters per branch (module outputs 4x).
 DEFAULT_FILTERS = (64, 64, 128, 128, 256, 256, 512, 512)
 DEFAULT_HEAD_UNITS = (256, 256)
 MIN_PATCH_SIZE = 16
+INIT_MODES = ("glorot", "he", "torch")
+
+
+def initialize_weights(module: nn.Module, init: str) -> None:
+    """Initialise every convolution and linear layer of ``module`` in place.
+
+    ``"glorot"``: Glorot-uniform weights and zero biases, the Keras default the
+    authors trained with. ``"he"``: He-normal (fan-in, ReLU gain) and zero biases.
+    ``"torch"``: PyTorch's own defaults, left as built. Without multi-level BN the
+    choice decides how much the features vary across patches: PyTorch's default
+    shrinks the signal through each unnormalised layer (a feature spread of about
+    3e-5 after the eight modules, against 3e-3 with Glorot and 0.14 with He).
+    """
+    if init not in INIT_MODES:
+        raise ValueError(f"init must be one of {INIT_MODES}; got {init!r}.")
+    if init == "torch":
+        return
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            if init == "glorot":
+                nn.init.xavier_uniform_(layer.weight)
+            else:
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
 
 def _conv_unit(
@@ -148,6 +173,10 @@ class MLBNInception(nn.Module):
     patch_size : int or (int, int), default=50
         Height and width of the input patches, at least 16. The flatten size is
         computed from it.
+    init : {"glorot", "he", "torch"}, default="glorot"
+        Initialisation of the convolution and dense weights (biases zero):
+        Glorot-uniform as in the authors' Keras code, He-normal, or PyTorch's
+        defaults.
 
     Examples
     --------
@@ -166,8 +195,11 @@ class MLBNInception(nn.Module):
         multilevel_bn: bool = True,
         in_channels: int = 3,
         patch_size: int | tuple[int, int] = 50,
+        init: str = "glorot",
     ) -> None:
         super().__init__()
+        if init not in INIT_MODES:
+            raise ValueError(f"init must be one of {INIT_MODES}; got {init!r}.")
         if not isinstance(n_classes, int) or n_classes < 2:
             raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}.")
         filters = _check_positive_ints(filters, "filters")
@@ -206,6 +238,7 @@ class MLBNInception(nn.Module):
             in_units = units
         head.append(nn.Linear(in_units, n_classes))
         self.head = nn.Sequential(*head)
+        initialize_weights(self, init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.flatten(self.features(x)))

@@ -1,4 +1,10 @@
-"""Class balancing for 4-D patch arrays, usable in imbalanced-learn's Pipeline."""
+"""Class balancing of patches by index: in a CNN's epochs, or in imblearn's Pipeline.
+
+:class:`EpochResampler` draws a balanced training set afresh each epoch for the
+estimators' ``resample`` parameter; :class:`PatchResampler` is a sampler for
+imbalanced-learn's ``Pipeline`` that keeps 4-D patch arrays 4-D. numpy,
+sklearn and imbalanced-learn only: no torch here.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from sklearn.base import BaseEstimator
 
 from idc_sklearn.patches import DEFAULT_PATCH_SHAPE, check_patches
 
-__all__ = ["PatchResampler"]
+__all__ = ["PatchResampler", "EpochResampler", "RESAMPLE_MODES"]
 
 _KINDS = {"under": RandomUnderSampler, "over": RandomOverSampler}
 
@@ -101,3 +107,69 @@ class PatchResampler(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+RESAMPLE_MODES = (None, "over", "under")
+
+
+class EpochResampler:
+    """Indices of a class-balanced training set, drawn afresh every epoch.
+
+    The sampler a CNN's training data loader uses for ``resample="over"`` or
+    ``"under"``: each iteration (one epoch) resamples the *indices* of the
+    training patches with imbalanced-learn's ``RandomOverSampler`` or
+    ``RandomUnderSampler``, so no patch is copied and every epoch sees another
+    draw of the repeated (or dropped) patches. numpy only; torch's data loader
+    takes any iterable of indices with a length as its ``sampler``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Labels of the training patches.
+    kind : {"over", "under"}
+        Repeat patches of the minority classes, or drop some of the majority.
+    shuffle : bool, default=True
+        Shuffle the resampled indices (else they come sorted).
+    random_state : int or None, default=None
+        Seeds the sequence of draws: epoch ``k`` of two samplers with the same
+        seed yields the same indices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sampler = EpochResampler(np.array([0] * 6 + [1] * 2), "over", random_state=0)
+    >>> len(sampler)
+    12
+    >>> first, second = list(sampler), list(sampler)
+    >>> np.bincount(np.array([0] * 6 + [1] * 2)[first]).tolist()
+    [6, 6]
+    >>> first != second
+    True
+    """
+
+    def __init__(self, y, kind: str, *, shuffle: bool = True, random_state=None):
+        if kind not in _KINDS:
+            raise ValueError(f"resample must be one of {RESAMPLE_MODES}; got {kind!r}.")
+        self.y = np.asarray(y)
+        self.kind = kind
+        self.shuffle = shuffle
+        self._rng = np.random.default_rng(random_state)
+        counts = np.unique(self.y, return_counts=True)[1]
+        target = counts.max() if kind == "over" else counts.min()
+        self._length = int(target * len(counts))
+
+    def resample(self) -> np.ndarray:
+        """Draw one epoch's indices."""
+        seed = int(self._rng.integers(np.iinfo(np.int32).max))
+        sampler = _KINDS[self.kind](random_state=seed)
+        index = np.arange(len(self.y)).reshape(-1, 1)
+        indices = sampler.fit_resample(index, self.y)[0].ravel()
+        if self.shuffle:
+            indices = self._rng.permutation(indices)
+        return indices
+
+    def __iter__(self):
+        return iter(self.resample().tolist())
+
+    def __len__(self) -> int:
+        return self._length

@@ -56,7 +56,10 @@ class JanowczykCNNClassifier(PatchNetClassifier):
     **kwargs
         Every parameter of :class:`~idc_sklearn.PatchNetClassifier` and skorch.
         Defaults differ: ``normalize=None``, ``optimizer=torch.optim.Adagrad``,
-        ``batch_size=128``, ``optimizer__weight_decay=4e-3``.
+        ``batch_size=128``, ``optimizer__weight_decay=4e-3``, and
+        ``resample="over"``: the released pipeline balanced nothing (no class
+        weights, no resampling), but every model of a comparison here trains
+        balanced; ``resample=None`` restores the source's choice.
 
     Attributes
     ----------
@@ -87,6 +90,7 @@ class JanowczykCNNClassifier(PatchNetClassifier):
         normalize=None,
         optimizer=torch.optim.Adagrad,
         batch_size=128,
+        resample="over",
         **kwargs,
     ):
         self.crop_size = crop_size
@@ -98,6 +102,7 @@ class JanowczykCNNClassifier(PatchNetClassifier):
             normalize=normalize,
             optimizer=optimizer,
             batch_size=batch_size,
+            resample=resample,
             **kwargs,
         )
 
@@ -169,7 +174,8 @@ class CruzRoaCNNClassifier(PatchNetClassifier):
         Every parameter of :class:`~idc_sklearn.PatchNetClassifier` and skorch.
         Defaults differ: ``normalize=None`` (the network standardises YUV),
         ``optimizer=torch.optim.SGD``, ``lr=1e-2``, ``batch_size=128``,
-        ``optimizer__momentum=0.9``.
+        ``optimizer__momentum=0.9``, and ``resample="over"`` (the source's
+        class balancing is unknown; over-sampling is the MLBN recipe's).
 
     Attributes
     ----------
@@ -186,6 +192,7 @@ class CruzRoaCNNClassifier(PatchNetClassifier):
         optimizer=torch.optim.SGD,
         lr=1e-2,
         batch_size=128,
+        resample="over",
         **kwargs,
     ):
         self.flips = flips
@@ -196,6 +203,7 @@ class CruzRoaCNNClassifier(PatchNetClassifier):
             optimizer=optimizer,
             lr=lr,
             batch_size=batch_size,
+            resample=resample,
             **kwargs,
         )
 
