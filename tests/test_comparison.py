@@ -263,9 +263,18 @@ def test_fixed_split_without_val(idc, patients):
     assert set(call["groups"]) == set(patients[:4])
 
 
+def _compare(idc, models, **kwargs):
+    return compare_models(
+        models, idc.data, idc.target, idc.groups, progress=False, **kwargs
+    )
+
+
 def _flat_logreg(C=1.0):
     flatten = FunctionTransformer(lambda X: X.reshape(len(X), -1) / 255.0)
     return make_pipeline(flatten, StandardScaler(), LogisticRegression(C=C))
+
+
+DETAILED = ("prior", "color", "mlbn-like")
 
 
 @pytest.fixture(scope="module")
@@ -275,30 +284,18 @@ def detailed(idc):
         "color": make_baseline("color-logreg", patch_shape=PATCH_SHAPE),
         "mlbn-like": _flat_logreg(C=1e-3),
     }
-    return compare_models(
-        models,
-        idc.data,
-        idc.target,
-        idc.groups,
-        cv=3,
-        progress=False,
-        return_details=True,
-    )
+    return _compare(idc, models, cv=3, return_details=True)
 
 
 def test_details_folds_one_row_per_model_and_fold(detailed):
     table, details = detailed
     assert isinstance(details, Bunch)
     folds = details.folds
-    assert folds.columns.tolist() == [
-        "model",
-        "fold",
-        *SCORING,
-        "fit_seconds",
-        "n_test",
+    assert folds.columns.tolist() == ["model", "fold", *SCORING, "fit_seconds"] + [
+        "n_test"
     ]
     assert folds[["model", "fold"]].values.tolist() == [
-        [name, k] for name in ("prior", "color", "mlbn-like") for k in (1, 2, 3)
+        [name, k] for name in DETAILED for k in (1, 2, 3)
     ]
     means = folds.groupby("model", sort=False)["balanced_accuracy"].mean()
     np.testing.assert_allclose(means, table["balanced_accuracy_mean"])
@@ -308,16 +305,8 @@ def test_details_folds_one_row_per_model_and_fold(detailed):
 def test_details_predictions_are_the_scored_out_of_fold_ones(idc, detailed):
     _, details = detailed
     predictions = details.predictions
-    assert predictions.columns.tolist() == [
-        "patient",
-        "fold",
-        "y_true",
-        "prior_pred",
-        "prior_score",
-        "color_pred",
-        "color_score",
-        "mlbn-like_pred",
-        "mlbn-like_score",
+    assert predictions.columns.tolist() == ["patient", "fold", "y_true"] + [
+        f"{name}_{column}" for name in DETAILED for column in ("pred", "score")
     ]
     assert predictions.index.name == "index"
     # GroupKFold tests every patch once, in fold order.
@@ -375,15 +364,7 @@ def test_details_differences_of_the_mlbn_model_best_other_first(detailed):
 
 
 def test_details_reuse_the_scorers_predictions(idc):
-    compare_models(
-        {"r": RecordingClassifier()},
-        idc.data,
-        idc.target,
-        idc.groups,
-        cv=2,
-        progress=False,
-        return_details=True,
-    )
+    _compare(idc, {"r": RecordingClassifier()}, cv=2, return_details=True)
     assert [(c["predict"], c["predict_proba"]) for c in RecordingClassifier.calls] == [
         (1, 1),
         (1, 1),
@@ -393,13 +374,10 @@ def test_details_reuse_the_scorers_predictions(idc):
 def test_details_reference_single_model_fixed_split_and_no_scores(idc, patients):
     split = {"train": patients[:4], "test": patients[4:]}
     models = {"a": DummyClassifier(), "b": _flat_logreg()}
-    _, details = compare_models(
+    _, details = _compare(
+        idc,
         models,
-        idc.data,
-        idc.target,
-        idc.groups,
         cv=split,
-        progress=False,
         scoring=["balanced_accuracy"],
         reference="b",
         return_details=True,
@@ -411,28 +389,13 @@ def test_details_reference_single_model_fixed_split_and_no_scores(idc, patients)
     assert details.predictions.attrs["score_method"] == {"a": None, "b": None}
     assert details.differences.index.tolist() == ["a"]
     assert details.differences.attrs == {"reference": "b", "best": "a"}
-    _, alone = compare_models(
-        {"a": DummyClassifier()},
-        idc.data,
-        idc.target,
-        idc.groups,
-        cv=2,
-        progress=False,
-        return_details=True,
-    )
+    _, alone = _compare(idc, {"a": DummyClassifier()}, cv=2, return_details=True)
     assert alone.differences.empty
     assert alone.differences.attrs == {"reference": "a", "best": None}
 
 
 def test_default_returns_the_table_alone(idc):
-    table = compare_models(
-        {"prior": DummyClassifier()},
-        idc.data,
-        idc.target,
-        idc.groups,
-        cv=2,
-        progress=False,
-    )
+    table = _compare(idc, {"prior": DummyClassifier()}, cv=2)
     assert isinstance(table, pd.DataFrame)
 
 
