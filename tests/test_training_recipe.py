@@ -1,0 +1,299 @@
+"""The paper's training recipe: per-epoch class balancing, BatchNorm recalibration,
+initialisation and training-time augmentation, on tiny networks."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, make_patches
+from imblearn.pipeline import Pipeline as ImbPipeline
+from skorch.callbacks import Callback
+
+from idc_sklearn import MLBNInception, MLBNInceptionClassifier, PatchResampler
+from idc_sklearn.callbacks import BatchNormRecalibration, recalibrate_batchnorm
+from idc_sklearn.resampling import EpochResampler
+
+
+def tiny(**kwargs):
+    return MLBNInceptionClassifier(**{**TINY, **kwargs})
+
+
+class BatchRecorder(Callback):
+    """Records the labels and patient marks of every batch, per epoch and side."""
+
+    def initialize(self):
+        self.epochs = []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.epochs.append({True: ([], []), False: ([], [])})
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        X, y = batch
+        labels, marks = self.epochs[-1][training]
+        labels.append(y.numpy().copy())
+        marks.append(X[:, 0, 0, 0].numpy().copy())
+
+    def side(self, epoch, training):
+        labels, marks = self.epochs[epoch][training]
+        return np.concatenate(labels), np.concatenate(marks)
+
+
+@pytest.fixture(scope="module")
+def imbalanced():
+    """60 non-IDC, 20 IDC patches of 8 patients; pixel (0, 0, 0) marks the patient."""
+    X, _, groups = make_patches(n=80)
+    y = np.array([0] * 60 + [1] * 20)
+    rng = np.random.default_rng(1)
+    y = rng.permutation(y)
+    patient = np.repeat(np.arange(8), 10)
+    X = X.copy()
+    X[:, 0, 0, 0] = patient
+    return X, y, groups, patient
+
+
+# -- resample --
+
+
+@pytest.mark.parametrize("kind", ["over", "under"])
+def test_resample_balances_every_epoch_and_leaves_validation(kind, imbalanced):
+    X, y, groups, patient = imbalanced
+    recorder = BatchRecorder()
+    clf = tiny(resample=kind, max_epochs=3, callbacks=[("recorder", recorder)])
+    clf.fit(X, y, groups=groups)
+    train_idx, valid_idx = clf.train_split.split_indices(y, groups)
+    counts = np.bincount(y[train_idx], minlength=2)
+    target = counts.max() if kind == "over" else counts.min()
+    draws = []
+    for epoch in range(3):
+        labels, marks = recorder.side(epoch, training=True)
+        assert np.bincount(labels, minlength=2).tolist() == [target, target]
+        # No validation patient is ever trained on.
+        assert set(marks) <= set(patient[train_idx])
+        valid_labels, valid_marks = recorder.side(epoch, training=False)
+        assert (
+            np.bincount(valid_labels, minlength=2).tolist()
+            == np.bincount(y[valid_idx], minlength=2).tolist()
+        )
+        assert set(valid_marks) == set(patient[valid_idx])
+        assert not set(valid_marks) & set(marks)
+        draws.append(np.bincount(marks, minlength=8))
+    # A fresh draw each epoch: which patients' patches repeat changes.
+    assert any((draws[0] != d).any() for d in draws[1:])
+
+
+def test_resample_none_trains_on_the_raw_ratio(imbalanced):
+    X, y, groups, _ = imbalanced
+    recorder = BatchRecorder()
+    clf = tiny(resample=None, max_epochs=1, callbacks=[("recorder", recorder)])
+    clf.fit(X, y, groups=groups)
+    train_idx, _ = clf.train_split.split_indices(y, groups)
+    labels, _ = recorder.side(0, training=True)
+    assert np.bincount(labels).tolist() == np.bincount(y[train_idx]).tolist()
+
+
+def test_resample_is_seeded(imbalanced):
+    X, y, groups, _ = imbalanced
+
+    def labels_seen(seed):
+        recorder = BatchRecorder()
+        tiny(
+            resample="over",
+            max_epochs=2,
+            random_state=seed,
+            callbacks=[("recorder", recorder)],
+        ).fit(X, y, groups=groups)
+        return [recorder.side(e, True)[1] for e in range(2)]
+
+    first, again, other = labels_seen(0), labels_seen(0), labels_seen(1)
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))
+    assert any((a != b).any() for a, b in zip(first, other, strict=True))
+
+
+def test_resample_without_validation_split(imbalanced):
+    X, y, _, _ = imbalanced
+    recorder = BatchRecorder()
+    tiny(resample="over", train_split=None, callbacks=[("recorder", recorder)]).fit(
+        X, y
+    )
+    labels, _ = recorder.side(0, training=True)
+    assert np.bincount(labels).tolist() == [60, 60]
+
+
+def test_epoch_resampler_draws_afresh_and_reproducibly():
+    y = np.array([0] * 30 + [1] * 5)
+    first = EpochResampler(y, "over", random_state=3)
+    second = EpochResampler(y, "over", random_state=3)
+    epochs = [list(first) for _ in range(3)]
+    assert epochs == [list(second) for _ in range(3)]
+    assert epochs[0] != epochs[1]
+    for indices in epochs:
+        assert len(indices) == len(first) == 60
+        assert np.bincount(y[indices]).tolist() == [30, 30]
+        # Every original patch is kept; only the minority repeats.
+        assert set(indices) == set(range(35))
+    under = list(EpochResampler(y, "under", shuffle=False, random_state=0))
+    assert np.bincount(y[under]).tolist() == [5, 5]
+    with pytest.raises(ValueError, match="resample must be one of"):
+        EpochResampler(y, "smote")
+
+
+def test_bad_resample_is_named(imbalanced):
+    X, y, groups, _ = imbalanced
+    with pytest.raises(ValueError, match=r"resample must be one of .*'twice'"):
+        tiny(resample="twice").fit(X, y, groups=groups)
+
+
+def test_sampler_in_pipeline_fails_first_and_names_resample(imbalanced):
+    X, y, groups, _ = imbalanced
+    pipe = ImbPipeline(
+        [
+            ("ros", PatchResampler("over", random_state=0, patch_shape=(16, 16, 3))),
+            ("clf", tiny()),
+        ]
+    )
+    with pytest.raises(ValueError, match=r"resample=.over") as info:
+        pipe.fit(X, y, clf__groups=groups)
+    assert "shape (120,); got shape (80,)" in str(info.value)
+    # Nothing was built: the error came before any work.
+    assert not hasattr(pipe.named_steps["clf"], "module_")
+
+
+def test_last_batch_of_one_is_dropped_not_fatal():
+    X, y, _ = make_patches(n=34)
+    y = np.array([0] * 17 + [1] * 17)
+    # 34 training patches in batches of 11 leave a last batch of one.
+    clf = tiny(resample=None, train_split=None, batch_size=11, max_epochs=1)
+    clf.fit(X, y)
+    assert clf.history[-1, "train_batch_count"] == 3
+
+
+# -- BatchNorm recalibration --
+
+
+def _head_inputs(clf, X):
+    """What each BatchNorm of the head sees in eval mode, over X."""
+    module = clf.module_.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(X).permute(0, 3, 1, 2).float() / 255
+        features = module.flatten(module.features(x))
+        return module.head[0](features)
+
+
+def test_recalibration_measures_the_final_weights(imbalanced):
+    X, y, _, _ = imbalanced
+    clf = tiny(train_split=None, resample=None, batch_size=80, max_epochs=2).fit(X, y)
+    seen = _head_inputs(clf, X)
+    norm = clf.module_.head[1]
+    np.testing.assert_allclose(norm.running_mean, seen.mean(0), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(norm.running_var, seen.var(0), rtol=1e-2, atol=1e-5)
+    stale = tiny(
+        train_split=None,
+        resample=None,
+        batch_size=80,
+        max_epochs=2,
+        callbacks__bn_recalibration=None,
+    ).fit(X, y)
+    stale_norm = stale.module_.head[1]
+    assert not np.allclose(
+        stale_norm.running_mean, _head_inputs(stale, X).mean(0), rtol=1e-2
+    )
+
+
+class CountingRecalibration(BatchNormRecalibration):
+    def initialize(self):
+        self.calls = 0
+        return super().initialize()
+
+    def recalibrate(self, net):
+        self.calls += 1
+        super().recalibrate(net)
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_recalibration_before_each_validation_or_once_at_the_end(split, imbalanced):
+    X, y, groups, _ = imbalanced
+    counter = CountingRecalibration()
+    kwargs = {} if split else {"train_split": None}
+    tiny(max_epochs=3, callbacks__bn_recalibration=counter, **kwargs).fit(
+        X, y, groups=groups
+    )
+    assert counter.calls == (3 if split else 1)
+    assert counter._dataset is None  # no training data kept after fit
+
+
+def test_recalibration_subset_and_bad_max_patches(imbalanced):
+    X, y, groups, _ = imbalanced
+    tiny(callbacks__bn_recalibration__max_patches=16).fit(X, y, groups=groups)
+    with pytest.raises(ValueError, match="max_patches must be None or an int"):
+        tiny(callbacks__bn_recalibration__max_patches=1).fit(X, y, groups=groups)
+
+
+def test_recalibrate_batchnorm_keeps_dropout_off_and_restores_modes():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 4), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(4)
+    ).train()
+    batches = [torch.randn(16, 4) for _ in range(3)]
+    assert recalibrate_batchnorm(net, batches)
+    with torch.no_grad():
+        expected = torch.cat([net[0](b) for b in batches]).mean(0)
+    torch.testing.assert_close(net[2].running_mean, expected)
+    assert net.training and net[1].training
+    assert net[2].momentum == 0.1
+    assert not recalibrate_batchnorm(torch.nn.Linear(2, 2), batches)
+
+
+# -- initialisation --
+
+
+@pytest.mark.parametrize("init", ["glorot", "he"])
+def test_init_modes_set_weight_scale_and_zero_biases(init):
+    torch.manual_seed(0)
+    net = MLBNInception(filters=(12, 12), head_units=(32,), patch_size=16, init=init)
+    conv = net.features[0].branch1x1[0]
+    fan_in, fan_out = conv.weight.shape[1], conv.weight.shape[0]
+    expected = 2 / (fan_in + fan_out) if init == "glorot" else 2 / fan_in
+    assert conv.weight.var().item() == pytest.approx(expected, rel=0.5)
+    assert all(
+        float(m.bias.detach().abs().max()) == 0
+        for m in net.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+    )
+    torch.manual_seed(0)
+    default = MLBNInception(
+        filters=(12, 12), head_units=(32,), patch_size=16, init="torch"
+    )
+    assert float(default.features[0].branch1x1[0].bias.detach().abs().max()) > 0
+
+
+def test_init_reaches_the_network_and_bad_init_is_named(imbalanced):
+    X, y, groups, _ = imbalanced
+    clf = tiny(init="torch", max_epochs=1, train_split=None).fit(X, y)
+    assert clf.get_params()["init"] == "torch"
+    with pytest.raises(ValueError, match=r"init must be one of .*'xavier'"):
+        tiny(init="xavier").fit(X, y, groups=groups)
+
+
+def test_defaults_are_the_papers_recipe():
+    clf = MLBNInceptionClassifier()
+    assert clf.resample == "over"
+    assert clf.init == "glorot"
+    assert clf.augment is None
+
+
+# -- augmentation --
+
+
+def test_augment_is_seeded_and_training_only(imbalanced):
+    X, y, groups, _ = imbalanced
+    fits = [
+        tiny(augment=augment, random_state=0).fit(X, y, groups=groups)
+        for augment in ("all", "all", None)
+    ]
+    a, b, plain = (clf.predict_proba(X) for clf in fits)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, plain)
+    # Prediction is deterministic: no augmentation outside training.
+    np.testing.assert_array_equal(fits[0].predict_proba(X), a)
+    with pytest.raises(ValueError, match=r"augment must be one of .*'flip'"):
+        tiny(augment="flip").fit(X, y, groups=groups)
