@@ -13,11 +13,8 @@ import platform
 import re
 import sys
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import pandas as pd
+from idc_sklearn.report import format_difference, format_table
 
 __all__ = ["build_parser", "format_table", "main"]
 
@@ -36,14 +33,8 @@ DEFAULT_N_PATIENTS = 12
 DEFAULT_PATCHES_PER_PATIENT = 60
 DEFAULT_PATCH_SIZE = 50
 DEFAULT_OUT = "idc_compare_results"
-TABLE_FILES = ("comparison.csv", "comparison.md", "comparison.png")
-_METRIC_LABELS = {
-    "balanced_accuracy": "bal. acc.",
-    "f1_idc": "F1 IDC",
-    "f1_weighted": "F1 weighted",
-    "roc_auc": "ROC AUC",
-    "average_precision": "avg. precision",
-}
+# --data names the built-in data by these words, anything else is a folder.
+SAMPLE, SYNTHETIC = "sample", "synthetic"
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -91,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Cross-validate the MLBN Inception network, its ablation without "
             "multi-level BN, the two CNN baselines of the paper and the handcrafted "
-            "feature baselines with folds by patient; print the table and write "
-            "comparison.csv, comparison.md and comparison.png. Without --data it "
-            "runs on built-in synthetic patches and the small preset, in a few "
-            "minutes on a laptop CPU."
+            "feature baselines with folds by patient; print the table and the "
+            "paired difference of the MLBN network against the best other model "
+            "with its 95% interval, and write comparison.csv, comparison.md, "
+            "comparison.png, folds.csv, predictions.csv and patients.csv. Without "
+            "--data it runs on the built-in real sample of the IDC archive and the "
+            "small preset, in minutes on a laptop CPU."
         ),
     )
     # Errors found after parsing are reported with the usage of "compare".
@@ -102,16 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
     data = compare.add_argument_group("data")
     data.add_argument(
         "--data",
-        metavar="PATH",
-        help="folder of the IDC archive (<patient>/<0|1>/*.png) to load instead of "
-        "synthetic patches",
+        metavar="{sample,synthetic,PATH}",
+        help="'sample': the built-in real sample of the IDC archive (2,695 patches "
+        "of 20 patients); 'synthetic': generated patches, sized by the options "
+        "below; PATH: a folder of the IDC archive (<patient>/<0|1>/*.png) "
+        "(default: sample, or synthetic with --n-patients, --patches-per-patient "
+        "or --patch-size)",
     )
     data.add_argument(
         "--split",
         metavar="FOLDER",
         help="folder of cases_train.txt, cases_val.txt, cases_test.txt (the paper's "
         "patient split): train on train+val patients (val for early stopping), "
-        "score on test patients, instead of folds; needs --data",
+        "score on test patients, instead of folds; not with synthetic data",
+    )
+    data.add_argument(
+        "--n-patches",
+        type=_positive_int(2),
+        metavar="N",
+        help="real data: use N patches drawn at random, in proportion from every "
+        "patient and class (seeded by --random-state), for a quicker run",
     )
     data.add_argument(
         "--n-patients",
@@ -206,22 +209,30 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         "--patches-per-patient": args.patches_per_patient,
         "--patch-size": args.patch_size,
     }
-    if args.data is not None:
-        given = [option for option, value in synthetic_only.items() if value]
-        if given:
+    given = [option for option, value in synthetic_only.items() if value]
+    if args.data is None:
+        args.data = SYNTHETIC if given else SAMPLE
+    elif given and args.data != SYNTHETIC:
+        parser.error(
+            f"{given[0]} sets the synthetic data; it cannot be used with --data "
+            f"{args.data}"
+        )
+    if args.data == SYNTHETIC:
+        if args.split is not None:
             parser.error(
-                f"{given[0]} sets the synthetic data; it cannot be used with --data"
+                "--split names patients of the IDC archive; it cannot be used with "
+                "synthetic data (use --data sample or --data PATH)"
             )
-    if args.split is not None:
-        if args.data is None:
+        if args.n_patches is not None:
             parser.error(
-                "--split names patients of the IDC archive; it needs --data PATH"
+                "--n-patches subsamples real data; size synthetic data with "
+                "--n-patients and --patches-per-patient"
             )
-        if args.folds is not None:
-            parser.error("--folds cannot be used with --split (one fixed split)")
+    if args.split is not None and args.folds is not None:
+        parser.error("--folds cannot be used with --split (one fixed split)")
     folds = args.folds or DEFAULT_FOLDS
     n_patients = args.n_patients or DEFAULT_N_PATIENTS
-    if args.data is None and args.split is None and folds > n_patients:
+    if args.data == SYNTHETIC and folds > n_patients:
         parser.error(
             f"--folds {folds} needs at least as many patients; --n-patients is "
             f"{n_patients}"
@@ -237,22 +248,12 @@ def _load(parser, args):
     """Return the data Bunch, the cv argument and descriptions of data and folds."""
     # The split files are read first: a mistake there shows before a long load.
     split = _read_split(parser, args)
-    if args.data is None:
-        from idc_sklearn.datasets import make_idc_patches
+    if args.data == SYNTHETIC:
+        idc, source = _synthetic(args)
+    elif args.data == SAMPLE:
+        from idc_sklearn.datasets import load_idc_sample
 
-        options = {
-            "n_patients": args.n_patients or DEFAULT_N_PATIENTS,
-            "patches_per_patient": args.patches_per_patient
-            or DEFAULT_PATCHES_PER_PATIENT,
-            "patch_size": args.patch_size or DEFAULT_PATCH_SIZE,
-            "random_state": args.random_state,
-        }
-        _say(args, "Generating synthetic patches ...")
-        idc = make_idc_patches(**options)
-        source = "synthetic make_idc_patches(" + ", ".join(
-            f"{key}={value}" for key, value in options.items()
-        )
-        source += ")"
+        idc, source = load_idc_sample(), "the built-in real sample load_idc_sample()"
     else:
         from idc_sklearn.datasets import load_idc
 
@@ -262,6 +263,12 @@ def _load(parser, args):
         except (OSError, ValueError) as exc:
             parser.error(f"--data {args.data}: {exc}")
         source = f"IDC archive {args.data}"
+    if args.n_patches is not None and args.n_patches < len(idc.target):
+        idc = _subsample(idc, args.n_patches, args.random_state)
+        source += (
+            f", {args.n_patches:,} patches drawn by patient and class (seed "
+            f"{args.random_state})"
+        )
     n_patients = len(set(idc.groups.tolist()))
     source += (
         f": {len(idc.target):,} patches of {n_patients} patients, "
@@ -271,10 +278,47 @@ def _load(parser, args):
         folds = args.folds or DEFAULT_FOLDS
         if folds > n_patients:
             parser.error(
-                f"--folds {folds} is more than the {n_patients} patients of --data"
+                f"--folds {folds} is more than the {n_patients} patients of --data "
+                f"{args.data}"
             )
         return idc, folds, source, f"GroupKFold({folds}) by patient"
     return idc, _restrict_split(parser, args, split, idc.groups), source, None
+
+
+def _synthetic(args):
+    from idc_sklearn.datasets import make_idc_patches
+
+    options = {
+        "n_patients": args.n_patients or DEFAULT_N_PATIENTS,
+        "patches_per_patient": args.patches_per_patient or DEFAULT_PATCHES_PER_PATIENT,
+        "patch_size": args.patch_size or DEFAULT_PATCH_SIZE,
+        "random_state": args.random_state,
+    }
+    _say(args, "Generating synthetic patches ...")
+    arguments = ", ".join(f"{key}={value}" for key, value in options.items())
+    return make_idc_patches(**options), f"synthetic make_idc_patches({arguments})"
+
+
+def _subsample(idc, n: int, seed: int):
+    """``n`` patches, each (patient, class) stratum in proportion to its size.
+
+    Each patch gets its stratum's rank (in random order) plus a uniform draw,
+    over the stratum's size: the ``n`` smallest keep every stratum's share to
+    within a patch.
+    """
+    import numpy as np
+    import pandas as pd
+    from sklearn.utils import Bunch
+
+    rng = np.random.default_rng(seed)
+    strata = pd.MultiIndex.from_arrays([idc.groups, idc.target]).factorize()[0]
+    sizes = np.bincount(strata)
+    order = np.lexsort((rng.random(len(strata)), strata))
+    rank = np.empty(len(strata))
+    rank[order] = np.arange(len(strata)) - (np.cumsum(sizes) - sizes)[strata[order]]
+    position = (rank + rng.random(len(strata))) / sizes[strata]
+    keep = np.sort(np.argsort(position, kind="stable")[:n])
+    return Bunch(data=idc.data[keep], target=idc.target[keep], groups=idc.groups[keep])
 
 
 def _read_split(parser, args) -> dict[str, list[str]] | None:
@@ -356,48 +400,6 @@ def _make_models(args, patch_shape) -> dict:
     return models
 
 
-def format_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The comparison table as strings: ``mean ± std`` scores, rounded times.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        As :func:`~idc_sklearn.compare_models` returns.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Same index; one column per metric (``"0.812 ± 0.034"``, or the mean alone
-        where the deviation is NaN), ``fit s`` and ``patches/s``.
-    """
-    import numpy as np
-    import pandas as pd
-
-    columns = {}
-    metrics = [c[: -len("_mean")] for c in table.columns if c.endswith("_mean")]
-    for metric in metrics:
-        means, stds = table[f"{metric}_mean"], table.get(f"{metric}_std")
-        columns[_METRIC_LABELS.get(metric, metric)] = [
-            f"{mean:.3f}" if std is None or np.isnan(std) else f"{mean:.3f} ± {std:.3f}"
-            for mean, std in zip(
-                means, stds if stds is not None else [None] * len(means), strict=True
-            )
-        ]
-    columns["fit s"] = [f"{value:.1f}" for value in table["fit_seconds"]]
-    columns["patches/s"] = [
-        f"{value:,.0f}" for value in table["predict_patches_per_second"]
-    ]
-    return pd.DataFrame(columns, index=table.index)
-
-
-def _markdown(frame, header: str) -> str:
-    # tabulate (a skorch dependency) writes the table; numbers stay as formatted.
-    table = frame.to_markdown(
-        colalign=("left",) + ("right",) * len(frame.columns), disable_numparse=True
-    )
-    return f"{header}\n\n{table}\n"
-
-
 def _machine(device: str) -> str:
     import torch
 
@@ -452,41 +454,36 @@ def _settings(args) -> str:
 
 def _compare(parser, args, argv) -> int:
     from idc_sklearn.comparison import compare_models
-    from idc_sklearn.plotting import plot_comparison
+    from idc_sklearn.report import write_report
 
     _check_device(parser, args.device)
     started = time.perf_counter()
     idc, cv, source, folds = _load(parser, args)
     patch_shape = tuple(int(side) for side in idc.data.shape[1:])
     models = _make_models(args, patch_shape)
-    table = compare_models(
-        models, idc.data, idc.target, idc.groups, cv=cv, progress=not args.quiet
+    table, details = compare_models(
+        models,
+        idc.data,
+        idc.target,
+        idc.groups,
+        cv=cv,
+        progress=not args.quiet,
+        return_details=True,
     )
     elapsed = time.perf_counter() - started
-    folds = folds or table.attrs["cv"]
-    readable = format_table(table)
-    print(readable.to_string())
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "comparison.csv")
+    print(format_table(table).to_string())
+    sentence = format_difference(details.differences)
+    if sentence is not None:
+        print(f"\n{sentence}")
     stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     command = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
-    header = (
-        "# IDC model comparison\n\n"
-        f"Data: {source}. Folds: {folds}. Models: {_settings(args)}. "
-        f"Machine: {_machine(args.device)}; {stamp}; {elapsed:.0f} s in all.\n\n"
-        f"Command: `{command}`\n\n"
-        "Scores are mean ± standard deviation over folds on held-out patients; "
-        "fit s is the mean fit time per fold, patches/s the speed of predict."
+    description = (
+        f"Data: {source}. Folds: {folds or table.attrs['cv']}. Models: "
+        f"{_settings(args)}. Machine: {_machine(args.device)}; {stamp}; "
+        f"{elapsed:.0f} s in all.\n\nCommand: `{command}`"
     )
-    (out / "comparison.md").write_text(_markdown(readable, header), encoding="utf-8")
-    figure = plot_comparison(table)
-    figure.savefig(out / "comparison.png", dpi=150)
-    _say(
-        args,
-        f"Wrote {', '.join(str(out / name) for name in TABLE_FILES)} "
-        f"in {elapsed:.0f} s.",
-    )
+    paths = write_report(args.out, table, details, description=description)
+    _say(args, f"Wrote {', '.join(map(str, paths))} in {elapsed:.0f} s.")
     return 0
 
 

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
+import idc_sklearn.datasets
 from idc_sklearn.cli import format_table, main
+from idc_sklearn.datasets import load_idc, make_idc_patches
+from idc_sklearn.report import REPORT_FILES, format_difference, format_folds
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The paper's split as the README's command names it, relative to the repository.
+PAPER_SPLIT = "../shared/data/cruz_roa_split"
 
 TINY = [
     "compare",
@@ -35,13 +44,40 @@ COLUMNS = [
     )
     for stat in ("mean", "std")
 ] + ["fit_seconds", "predict_patches_per_second"]
+METRICS = [column[: -len("_mean")] for column in COLUMNS[:-2:2]]
+FOLD_COLUMNS = ["model", "fold", *METRICS, "fit_seconds", "n_test"]
 
 
 def _files(out):
     return sorted(path.name for path in out.iterdir())
 
 
-def test_compare_end_to_end_writes_table_markdown_and_chart(tmp_path, capsys):
+def _check_outputs(out, models, n_patches, n_folds, split_ids=None):
+    """The six files, consistent with one another; returns the markdown."""
+    assert _files(out) == sorted(REPORT_FILES)
+    table = pd.read_csv(out / "comparison.csv", index_col="model")
+    assert table.index.tolist() == models
+    assert table.columns.tolist() == COLUMNS
+    folds = pd.read_csv(out / "folds.csv")
+    assert folds.columns.tolist() == FOLD_COLUMNS
+    assert len(folds) == len(models) * n_folds
+    predictions = pd.read_csv(out / "predictions.csv", index_col="index")
+    assert len(predictions) == n_patches
+    assert predictions.columns.tolist() == ["patient", "fold", "y_true"] + [
+        f"{model}_{column}" for model in models for column in ("pred", "score")
+    ]
+    patients = pd.read_csv(out / "patients.csv", dtype={"patient": str})
+    assert patients.columns[:4].tolist() == ["model", "patient", "n_patches", "n_idc"]
+    n_patients = predictions["patient"].nunique()
+    assert len(patients) == len(models) * n_patients
+    assert patients.groupby("model")["n_patches"].sum().eq(n_patches).all()
+    if split_ids is not None:
+        assert set(patients["patient"]) == set(split_ids)
+    assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    return (out / "comparison.md").read_text(encoding="utf-8")
+
+
+def test_compare_end_to_end_writes_every_file(tmp_path, capsys):
     out = tmp_path / "results"
     argv = [*TINY, "--models", "mlbn-inception", "color-logreg", "--out", str(out)]
     assert main(argv) == 0
@@ -49,17 +85,18 @@ def test_compare_end_to_end_writes_table_markdown_and_chart(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "mlbn-inception" in captured.out and "color-logreg" in captured.out
     assert "bal. acc." in captured.out and "±" in captured.out
+    sentence = "mlbn-inception vs color-logreg (best other): "
+    assert sentence in captured.out
+    assert "balanced accuracy, 95% CI [" in captured.out
+    assert "bootstrap over 4 test patients; the interval " in captured.out
     assert "mlbn-inception (fold 2/2)" in captured.err  # the progress bar
-    assert _files(out) == ["comparison.csv", "comparison.md", "comparison.png"]
-    table = pd.read_csv(out / "comparison.csv", index_col="model")
-    assert table.index.tolist() == ["mlbn-inception", "color-logreg"]
-    assert table.columns.tolist() == COLUMNS
-    markdown = (out / "comparison.md").read_text(encoding="utf-8")
+    markdown = _check_outputs(out, ["mlbn-inception", "color-logreg"], 40, 2)
     assert "Data: synthetic make_idc_patches(n_patients=4" in markdown
     assert "Folds: GroupKFold(2) by patient" in markdown
     assert "Machine: " in markdown
     assert "| mlbn-inception | " in markdown
-    assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    assert sentence in markdown
+    assert "## Per fold" in markdown and "fold 1 (20)" in markdown
 
 
 def test_quiet_prints_only_the_table(tmp_path, capsys):
@@ -103,6 +140,73 @@ def test_fixed_split_on_the_real_sample(idc_sample_root, tmp_path, capsys):
     assert "train/val/test patients 9/3/" in markdown
 
 
+def test_n_patches_draws_in_proportion_to_patient_and_class(idc_sample_root, tmp_path):
+    out = tmp_path / "out"
+    argv = ["compare", "--data", str(idc_sample_root), "--n-patches", "400"]
+    argv += ["--models", "color-logreg", "--folds", "2", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    markdown = _check_outputs(out, ["color-logreg"], 400, 2)
+    assert "400 patches drawn by patient and class (seed 0): 400 patches" in markdown
+    full = load_idc(idc_sample_root, progress=False).frame
+    drawn = pd.read_csv(out / "predictions.csv", dtype={"patient": str})
+    expected = full.groupby(["patient", "target"]).size() * 400 / len(full)
+    counts = drawn.groupby(["patient", "y_true"]).size()
+    counts = counts.reindex(expected.index, fill_value=0)
+    assert (counts - expected).abs().max() < 1
+
+
+@pytest.mark.skipif(
+    not hasattr(idc_sklearn.datasets, "load_idc_sample"),
+    reason="idc_sklearn.datasets.load_idc_sample, the built-in sample, is not "
+    "in this tree yet",
+)
+def test_default_data_is_the_built_in_sample(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["compare", "--models", "color-logreg", "--n-patches", "300"]
+    argv += ["--folds", "2", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    markdown = _check_outputs(out, ["color-logreg"], 300, 2)
+    assert "Data: the built-in real sample load_idc_sample()" in markdown
+
+
+def _write_archive(root: Path, patients: list[str]) -> None:
+    """One IDC and one non-IDC 50x50 PNG per patient, in the archive's layout."""
+    pool = make_idc_patches(n_patients=6, patches_per_patient=40, random_state=0)
+    by_class = {label: pool.data[pool.target == label] for label in (0, 1)}
+    for i, patient in enumerate(patients):
+        for label, patches in by_class.items():
+            folder = root / patient / str(label)
+            folder.mkdir(parents=True)
+            name = f"{patient}_idx5_x{50 * label}_y{50 * i}_class{label}.png"
+            Image.fromarray(patches[i % len(patches)]).save(folder / name)
+
+
+def test_paper_preset_on_the_paper_split_end_to_end(tmp_path, monkeypatch, capsys):
+    if not (REPO_ROOT / PAPER_SPLIT).is_dir():
+        pytest.skip(f"the paper's split is absent: {REPO_ROOT / PAPER_SPLIT}")
+    monkeypatch.chdir(REPO_ROOT)
+    split = {
+        part: (REPO_ROOT / PAPER_SPLIT / f"cases_{part}.txt").read_text().split()
+        for part in ("train", "val", "test")
+    }
+    root = tmp_path / "IDC_regular_ps50_idx5"
+    _write_archive(root, [patient for ids in split.values() for patient in ids])
+    out = tmp_path / "out"
+    argv = ["compare", "--data", str(root), "--split", PAPER_SPLIT]
+    argv += ["--preset", "paper", "--max-epochs", "1", "--batch-size", "32"]
+    argv += ["--models", "mlbn-inception", "color-logreg", "--quiet"]
+    argv += ["--out", str(out), "--device", "cpu"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "bootstrap over 49 test patients" in captured.out
+    markdown = _check_outputs(
+        out, ["mlbn-inception", "color-logreg"], 98, 1, split_ids=split["test"]
+    )
+    assert "train/val/test patients 84/29/49" in markdown
+    assert "paper preset (the full MLBN network)" in markdown
+
+
 def test_python_m_help():
     result = subprocess.run(
         [sys.executable, "-m", "idc_sklearn", "compare", "--help"],
@@ -125,8 +229,23 @@ def test_python_m_help():
         (["compare", "--models", "resnet"], "--models: invalid choice: 'resnet'"),
         (["compare", "--device", "tpu"], "--device: expected auto, cpu"),
         (["compare", "--patch-size", "16"], "--patch-size: expected an integer of"),
-        (["compare", "--split", "somewhere"], "--split names patients of the IDC"),
+        (
+            ["compare", "--data", "synthetic", "--split", "somewhere"],
+            "--split names patients of the IDC archive; it cannot be used with",
+        ),
+        (["compare", "--n-patients", "5", "--split", "x"], "--split names patients"),
+        (["compare", "--split", "/no/split"], "--split /no/split:"),
         (["compare", "--data", "x", "--n-patients", "5"], "--n-patients sets the"),
+        (
+            ["compare", "--data", "sample", "--patch-size", "40"],
+            "--patch-size sets the synthetic data; it cannot be used with --data "
+            "sample",
+        ),
+        (
+            ["compare", "--data", "synthetic", "--n-patches", "50"],
+            "--n-patches subsamples real data",
+        ),
+        (["compare", "--n-patches", "1"], "--n-patches: expected an integer of at"),
         (["compare", "--data", "x", "--split", "y", "--folds", "3"], "--folds cannot"),
         (["compare", "--n-patients", "3", "--folds", "4"], "--folds 4 needs at least"),
         (["compare", "--data", "/no/such/folder"], "--data /no/such/folder:"),
@@ -155,4 +274,42 @@ def test_format_table_rounds_and_marks_deviation():
     assert readable.to_dict("index") == {
         "a": {"bal. acc.": "0.812 ± 0.035", "fit s": "12.3", "patches/s": "1,234"},
         "b": {"bal. acc.": "0.500", "fit s": "0.0", "patches/s": "10"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "verdict"),
+    [
+        (-0.021, 0.088, "the interval includes 0: no clear lead."),
+        (0.012, 0.088, "the interval excludes 0: mlbn-inception leads."),
+        (-0.09, -0.01, "the interval excludes 0: features-hgb leads."),
+    ],
+)
+def test_format_difference_states_the_lead_and_its_interval(low, high, verdict):
+    differences = pd.DataFrame(
+        {"difference": [0.0341, 0.2], "low": [low, 0.1], "high": [high, 0.3]}
+        | {"n_patients": [19, 19]},
+        index=pd.Index(["features-hgb", "prior"], name="model"),
+    )
+    differences.attrs.update(reference="mlbn-inception", best="features-hgb")
+    assert format_difference(differences) == (
+        "mlbn-inception vs features-hgb (best other): +0.034 balanced accuracy, "
+        f"95% CI [{low:+.3f}, {high:+.3f}], bootstrap over 19 test patients; " + verdict
+    )
+    differences.attrs["best"] = None
+    assert format_difference(differences.iloc[:0]) is None
+
+
+def test_format_folds_one_column_per_fold_models_in_order():
+    folds = pd.DataFrame(
+        {
+            "model": ["b", "b", "a", "a"],
+            "fold": [1, 2, 1, 2],
+            "balanced_accuracy": [0.5, 0.61234, 0.75, 1.0],
+            "n_test": [1200, 30, 1200, 30],
+        }
+    )
+    assert format_folds(folds).to_dict("index") == {
+        "b": {"fold 1 (1,200)": "0.500", "fold 2 (30)": "0.612"},
+        "a": {"fold 1 (1,200)": "0.750", "fold 2 (30)": "1.000"},
     }

@@ -275,6 +275,7 @@ def _flat_logreg(C=1.0):
 
 
 DETAILED = ("prior", "color", "mlbn-like")
+FOLD_COLUMNS = ["model", "fold", *SCORING, "fit_seconds", "n_test"]
 
 
 @pytest.fixture(scope="module")
@@ -291,9 +292,7 @@ def test_details_folds_one_row_per_model_and_fold(detailed):
     table, details = detailed
     assert isinstance(details, Bunch)
     folds = details.folds
-    assert folds.columns.tolist() == ["model", "fold", *SCORING, "fit_seconds"] + [
-        "n_test"
-    ]
+    assert folds.columns.tolist() == FOLD_COLUMNS
     assert folds[["model", "fold"]].values.tolist() == [
         [name, k] for name in DETAILED for k in (1, 2, 3)
     ]
@@ -401,7 +400,8 @@ def test_default_returns_the_table_alone(idc):
 
 def test_does_not_import_torch():
     code = (
-        "import sys, idc_sklearn.comparison, idc_sklearn.plotting; "
+        "import sys, idc_sklearn.comparison, idc_sklearn.plotting, "
+        "idc_sklearn.report; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
