@@ -20,6 +20,13 @@ _PUBLIC = {
     "MLBNInceptionClassifier": "idc_sklearn.classifier",
     "PatientValidSplit": "idc_sklearn.split",
     "PatchResampler": "idc_sklearn.resampling",
+    "EpochResampler": "idc_sklearn.resampling",
+    "BatchNormRecalibration": "idc_sklearn.callbacks",
+    "default_callbacks": "idc_sklearn.callbacks",
+    # training-time augmentation (torch only)
+    "augment_batch": "idc_sklearn.augmentation",
+    "dihedral": "idc_sklearn.augmentation",
+    "hed_jitter": "idc_sklearn.augmentation",
     # data
     "load_idc": "idc_sklearn.datasets",
     "load_idc_sample": "idc_sklearn.datasets",
@@ -39,6 +46,7 @@ _PUBLIC = {
     "BASELINES": "idc_sklearn.baselines",
     "SCORING": "idc_sklearn.metrics",
     "patient_scores": "idc_sklearn.metrics",
+    "paired_bootstrap": "idc_sklearn.metrics",
     "compare_models": "idc_sklearn.comparison",
     "plot_comparison": "idc_sklearn.plotting",
 }
