@@ -23,6 +23,7 @@ from skorch import NeuralNetClassifier
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from idc_sklearn._device import AutoDeviceMixin, check_device, resolve_device
 from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch
 from idc_sklearn.batching import (
     NORMALIZE_MODES,
@@ -44,13 +45,6 @@ from idc_sklearn.split import PatientValidSplit
 __all__ = ["PatchNetClassifier", "MLBNInceptionClassifier"]
 
 
-def resolve_device(device) -> str:
-    """Turn ``"auto"`` into ``"cuda"`` where a GPU is present, else ``"cpu"``."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def _dataset_labels(dataset) -> np.ndarray:
     """The encoded labels of a PatchDataset or of a (nested) Subset of one."""
     index = np.arange(len(dataset))
@@ -65,7 +59,7 @@ def _dataset_labels(dataset) -> np.ndarray:
     return np.asarray(dataset.y)[index]
 
 
-class PatchNetClassifier(NeuralNetClassifier):
+class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
     """A CNN on image patches as a scikit-learn classifier.
 
     A :class:`skorch.NeuralNetClassifier` that takes patch arrays, as images are
@@ -206,41 +200,10 @@ class PatchNetClassifier(NeuralNetClassifier):
             **kwargs,
         )
 
-    # -- device: "auto" stays the parameter; the resolved device is ``device_`` --
-
-    @property
-    def device(self):
-        return self.__dict__.get("device_", self.__dict__.get("device"))
-
-    @device.setter
-    def device(self, value):
-        self.__dict__["device"] = value
-        if getattr(self, "initialized_", False):
-            self.__dict__["device_"] = resolve_device(value)
-            self.module_.to(self.device_)
-            self.criterion_.to(self.device_)
-        else:
-            self.__dict__.pop("device_", None)
-
     def _get_param_names(self):
         # skorch counts every attribute not ending in "_" as a parameter, its own
         # private bookkeeping (``_params_to_validate``) included.
         return [k for k in super()._get_param_names() if not k.startswith("_")]
-
-    def get_params(self, deep=True, **kwargs):
-        params = super().get_params(deep=deep, **kwargs)
-        params["device"] = self.__dict__["device"]
-        return params
-
-    def __setstate__(self, state):
-        requested = state["device"]
-        state["device"] = state.get("device_", resolve_device(requested))
-        # skorch maps CUDA tensors to the CPU where no GPU is present (with a
-        # DeviceWarning) and stores the device it used as "device".
-        super().__setstate__(state)
-        used = str(self.__dict__["device"])
-        self.__dict__["device_"] = used
-        self.__dict__["device"] = "auto" if requested == "auto" else used
 
     # -- parameters, data and labels --
 
@@ -267,15 +230,7 @@ class PatchNetClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"augment must be one of {AUGMENT_MODES}; got {self.augment!r}."
             )
-        device = self.__dict__["device"]
-        if device != "auto":
-            try:
-                torch.device(device)
-            except (RuntimeError, TypeError) as exc:
-                raise ValueError(
-                    'device must be "auto", "cpu", "cuda", "cuda:<index>" or a '
-                    f"torch.device; got {device!r}."
-                ) from exc
+        check_device(self.__dict__["device"])
 
     def _check_X(self, X, *, check_finite: bool = True) -> np.ndarray:
         return check_patches(X, self.patch_shape, check_finite=check_finite)
@@ -382,7 +337,7 @@ class PatchNetClassifier(NeuralNetClassifier):
 
     def initialize(self):
         self._check_params()
-        self.__dict__["device_"] = resolve_device(self.__dict__["device"])
+        self._resolve_device()
         if not hasattr(self, "classes_inferred_") and self.classes is None:
             # Initialised before any fit (e.g. to load saved parameters): the
             # dataset's two classes.

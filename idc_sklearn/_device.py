@@ -1,0 +1,80 @@
+"""The ``device="auto"`` parameter of the CNN estimators, in one place.
+
+Two names, two meanings:
+
+- ``device`` is the *parameter*, what the user asked for: ``"auto"``, ``"cpu"``,
+  ``"cuda"``, ``"cuda:1"`` or a ``torch.device``. ``get_params``, ``clone`` and
+  pickles keep it as given, so a model built with ``"auto"`` stays ``"auto"``
+  wherever it goes.
+- ``device_`` is the *fitted attribute*, the device the model lives on: ``"auto"``
+  resolved when the estimator is initialised (CUDA where present, else the CPU).
+
+skorch reads ``self.device`` everywhere it moves tensors, so the ``device``
+property answers ``device_`` once there is one and the parameter before. A model
+pickled on a GPU and loaded where none is present lands on the CPU (skorch maps
+the tensors and warns); ``device_`` then says ``"cpu"`` and ``device`` keeps
+``"auto"``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["AutoDeviceMixin", "check_device", "resolve_device"]
+
+
+def resolve_device(device) -> str:
+    """Turn ``"auto"`` into ``"cuda"`` where a GPU is present, else ``"cpu"``."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def check_device(device) -> None:
+    """Raise a ValueError naming ``device`` unless torch understands it."""
+    if device == "auto":
+        return
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            'device must be "auto", "cpu", "cuda", "cuda:<index>" or a '
+            f"torch.device; got {device!r}."
+        ) from exc
+
+
+class AutoDeviceMixin:
+    """``device`` as the parameter, ``device_`` as the resolved device (skorch nets)."""
+
+    @property
+    def device(self):
+        return self.__dict__.get("device_", self.__dict__.get("device"))
+
+    @device.setter
+    def device(self, value):
+        self.__dict__["device"] = value
+        if getattr(self, "initialized_", False):
+            self.__dict__["device_"] = resolve_device(value)
+            self.module_.to(self.device_)
+            self.criterion_.to(self.device_)
+        else:
+            self.__dict__.pop("device_", None)
+
+    def _resolve_device(self) -> None:
+        """Set ``device_`` from the parameter; called when the net is initialised."""
+        self.__dict__["device_"] = resolve_device(self.__dict__["device"])
+
+    def get_params(self, deep=True, **kwargs):
+        params = super().get_params(deep=deep, **kwargs)
+        params["device"] = self.__dict__["device"]
+        return params
+
+    def __setstate__(self, state):
+        requested = state["device"]
+        state["device"] = state.get("device_", resolve_device(requested))
+        # skorch maps CUDA tensors to the CPU where no GPU is present (with a
+        # DeviceWarning) and stores the device it used as "device".
+        super().__setstate__(state)
+        used = str(self.__dict__["device"])
+        self.__dict__["device_"] = used
+        self.__dict__["device"] = "auto" if requested == "auto" else used
