@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metadata_routing import MethodMapping
 from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 from torch import nn
@@ -199,6 +200,28 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             device=device,
             **kwargs,
         )
+
+    # With metadata routing on, ``groups`` is requested by default (as by sklearn's
+    # group splitters), so GridSearchCV(..., cv=GroupKFold()).fit(X, y,
+    # groups=...) hands it to fit and on to the patient validation split.
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__partial_fit = {"groups": True}
+
+    def get_metadata_routing(self):
+        router = super().get_metadata_routing()
+        split = self.train_split
+        if (
+            split is not None
+            and not hasattr(split, "cv")
+            and hasattr(split, "get_metadata_routing")
+        ):
+            router.add(
+                splitter=split,
+                method_mapping=MethodMapping()
+                .add(caller="fit", callee="split")
+                .add(caller="partial_fit", callee="split"),
+            )
+        return router
 
     def _get_param_names(self):
         # skorch counts every attribute not ending in "_" as a parameter, its own

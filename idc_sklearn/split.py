@@ -11,6 +11,7 @@ from sklearn.model_selection import (
     StratifiedShuffleSplit,
 )
 from sklearn.utils import check_random_state
+from sklearn.utils.metadata_routing import MetadataRequest
 from torch.utils.data import Subset
 
 __all__ = ["PatientValidSplit"]
@@ -64,6 +65,16 @@ class PatientValidSplit:
             f"{type(self).__name__}(valid_size={self.valid_size!r}, "
             f"random_state={self.random_state!r}{fixed})"
         )
+
+    def get_metadata_routing(self) -> MetadataRequest:
+        """Request ``groups`` for ``split``, as sklearn's group splitters do.
+
+        With metadata routing on, the estimator routes the ``groups`` it gets in
+        ``fit`` here, so whole patients are held out then too.
+        """
+        request = MetadataRequest(owner=type(self).__name__)
+        request.split.add_request(param="groups", alias=True)
+        return request
 
     def _fixed_split(self, groups) -> tuple[np.ndarray, np.ndarray]:
         if groups is None:

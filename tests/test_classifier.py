@@ -8,13 +8,14 @@ import os
 import pickle
 import subprocess
 import sys
-import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn
 import torch
-from conftest import TINY, make_patches, requires_cuda
+from conftest import TINY, requires_cuda
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import Pipeline as ImbPipeline
 from imblearn.under_sampling import RandomUnderSampler
@@ -32,12 +33,14 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import Callback
 from skorch.exceptions import DeviceWarning, NotInitializedError
+from torch import nn
 
 from idc_sklearn import (
     CruzRoaCNNClassifier,
     JanowczykCNNClassifier,
     MLBNInceptionClassifier,
     PatchResampler,
+    PatientValidSplit,
 )
 from idc_sklearn.batching import prepare_patches
 from idc_sklearn.classifier import resolve_device
@@ -154,15 +157,40 @@ def test_float_input_on_the_0_255_scale_matches_uint8(fitted, patches):
     )
 
 
+_PEAK_MEMORY = """
+import resource, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from conftest import TINY, make_patches
+from idc_sklearn import MLBNInceptionClassifier
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+X, y, _ = make_patches(n=20_000)
+clf = MLBNInceptionClassifier(**{{**TINY, "train_split": None, "max_epochs": 1,
+                                 "batch_size": 512}})
+clf.fit(X[:1024], y[:1024])  # warm-up: torch's own buffers
+before = peak()
+clf.fit(X, y)
+fit_growth = peak() - before
+before = peak()
+copy = X.astype(np.float32)
+copy_growth = peak() - before
+print(X.nbytes, fit_growth, copy_growth)
+"""
+
+
 def test_fit_never_makes_a_float_copy_of_X():
-    X, y, _ = make_patches(n=2000)
-    clf = tiny(train_split=None, max_epochs=1, batch_size=64)
-    tracemalloc.start()
-    clf.fit(X, y)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    # a float32 copy alone would be 4 * X.nbytes
-    assert peak < 1.5 * X.nbytes, (peak, X.nbytes)
+    # Peak resident memory sees torch's allocations too (tracemalloc does not).
+    code = _PEAK_MEMORY.format(tests=str(Path(__file__).parent))
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    nbytes, fit_growth, copy_growth = map(int, out.split())
+    # The control: a float32 copy grows the peak by 4x the data.
+    assert copy_growth > 3 * nbytes
+    assert fit_growth < nbytes, (fit_growth, nbytes)
 
 
 def test_read_only_memory_mapped_input(make, tmp_path, patches):
@@ -384,7 +412,39 @@ def test_randomized_search_on_first_class_params(patches):
         cv=GroupKFold(n_splits=2),
         random_state=0,
     ).fit(X, y, groups=groups)
-    assert 0 <= search.best_params_["dropout"] < 0.5
+    drawn = [params["dropout"] for params in search.cv_results_["params"]]
+    assert len(set(drawn)) == 2
+    # The drawn value reaches the refitted network's dropout layers.
+    dropouts = [
+        m.p
+        for m in search.best_estimator_.module_.modules()
+        if isinstance(m, nn.Dropout)
+    ]
+    assert dropouts and set(dropouts) == {search.best_params_["dropout"]}
+
+
+class _SplitSpy(PatientValidSplit):
+    """Records how many patients each internal validation split was given."""
+
+    seen: list = []
+
+    def split_indices(self, y, groups=None):
+        self.seen.append(None if groups is None else len(set(groups)))
+        return super().split_indices(y, groups)
+
+
+def test_gridsearch_with_metadata_routing_hands_groups_to_the_split(patches):
+    X, y, groups = patches
+    _SplitSpy.seen = []
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            tiny(max_epochs=1, train_split=_SplitSpy(0.25)),
+            {"dropout": [0.1]},
+            cv=GroupKFold(n_splits=2),
+        )
+        search.fit(X, y, groups=groups)
+    # Two folds of 4 patients, then the refit on all 8: patients, not patches.
+    assert _SplitSpy.seen == [4, 4, 8]
 
 
 def test_cross_validate_and_cross_val_predict(make, patches):
