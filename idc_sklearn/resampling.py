@@ -8,10 +8,15 @@ sklearn and imbalanced-learn only: no torch here.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+from imblearn.base import BaseSampler
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.under_sampling import RandomUnderSampler
-from sklearn.base import BaseEstimator
+from imblearn.utils import check_target_type
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
 from idc_sklearn.patches import DEFAULT_PATCH_SHAPE, check_patches
 
@@ -20,15 +25,17 @@ __all__ = ["PatchResampler", "EpochResampler", "RESAMPLE_MODES"]
 _KINDS = {"under": RandomUnderSampler, "over": RandomOverSampler}
 
 
-class PatchResampler(BaseEstimator):
+class PatchResampler(BaseSampler):
     """Random under- or over-sampling of patch arrays, by index.
 
-    imbalanced-learn's samplers accept only 2-D arrays. This one resamples the
-    *indices* of the patches with imbalanced-learn's ``RandomUnderSampler`` or
-    ``RandomOverSampler`` and returns the chosen patches, in the shape and dtype
-    they came in (4-D stays 4-D, uint8 stays uint8). It has ``fit_resample``, so
+    imbalanced-learn's samplers accept only 2-D arrays. This one is an
+    imbalanced-learn sampler (``fit``, ``fit_resample``, ``sampling_strategy_``)
+    that resamples the *indices* of the patches with ``RandomUnderSampler`` or
+    ``RandomOverSampler`` and returns the chosen patches in the shape and dtype
+    they came in (4-D stays 4-D, uint8 stays uint8), so
     :class:`imblearn.pipeline.Pipeline` applies it while fitting and skips it
-    while predicting.
+    while predicting. In a pipeline whose estimator takes ``groups`` (the CNNs),
+    prefer the estimator's own ``resample``: a sampler cannot resample ``groups``.
 
     Parameters
     ----------
@@ -37,11 +44,15 @@ class PatchResampler(BaseEstimator):
     sampling_strategy : float, str, dict or callable, default="auto"
         As in imbalanced-learn's random samplers.
     random_state : int, RandomState instance or None, default=None
-    patch_shape : tuple of int, default=(50, 50, 3)
-        Shape of one patch, used to validate 4-D and 2-D input.
+    patch_shape : tuple of int or None, default=(50, 50, 3)
+        Shape of one patch, used to validate 4-D and 2-D input; None accepts any
+        array of at least 2 dimensions (rows are resampled whatever they hold).
 
     Attributes
     ----------
+    sampling_strategy_ : dict
+        Number of patches of each class after resampling, as imbalanced-learn
+        computes it.
     sample_indices_ : ndarray of shape (n_resampled,)
         Indices of the input patches that make up the resampled set.
 
@@ -57,6 +68,18 @@ class PatchResampler(BaseEstimator):
     ((4, 16, 16, 3), [2, 2])
     """
 
+    _parameter_constraints: dict = {
+        "kind": [StrOptions(set(_KINDS))],
+        "sampling_strategy": [
+            Interval(numbers.Real, 0, 1, closed="right"),
+            str,
+            dict,
+            callable,
+        ],
+        "random_state": ["random_state"],
+        "patch_shape": [tuple, list, None],
+    }
+
     def __init__(
         self,
         kind="under",
@@ -65,47 +88,44 @@ class PatchResampler(BaseEstimator):
         random_state=None,
         patch_shape=DEFAULT_PATCH_SHAPE,
     ):
+        super().__init__(sampling_strategy=sampling_strategy)
         self.kind = kind
-        self.sampling_strategy = sampling_strategy
         self.random_state = random_state
         self.patch_shape = patch_shape
 
-    def fit_resample(self, X, y, **params):
-        """Resample ``X`` and ``y``.
+    @property
+    def _sampling_type(self) -> str:
+        return "over-sampling" if self.kind == "over" else "under-sampling"
 
-        Parameters
-        ----------
-        X : array-like of shape (n, height, width, channels) or (n, h * w * c)
-        y : array-like of shape (n,)
-
-        Returns
-        -------
-        X_resampled : ndarray, the same number of dimensions and dtype as ``X``
-        y_resampled : ndarray of shape (n_resampled,)
-        """
-        if self.kind not in _KINDS:
+    def _check_X_y(self, X, y, accept_sparse=None):
+        y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        if self.patch_shape is None:
+            X = validate_data(self, X=X, reset=True, allow_nd=True, dtype=None)
+        else:
+            check_patches(X, self.patch_shape)
+            X = np.asarray(X)
+        if len(y) != len(X):
             raise ValueError(
-                f"kind must be one of {sorted(_KINDS)}; got {self.kind!r}."
-            )
-        patches = check_patches(X, self.patch_shape)
-        y = np.asarray(y)
-        if len(y) != len(patches):
-            raise ValueError(
-                f"X and y have different lengths: X has {len(patches)} patches, "
+                f"X and y have different lengths: X has {len(X)} patches, "
                 f"y has {len(y)} labels."
             )
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
+        return X, y, binarize_y
+
+    def _fit_resample(self, X, y):
         sampler = _KINDS[self.kind](
             sampling_strategy=self.sampling_strategy, random_state=self.random_state
         )
         index = np.arange(len(y)).reshape(-1, 1)
         index_resampled, y_resampled = sampler.fit_resample(index, y)
         self.sample_indices_ = index_resampled.ravel()
-        X = np.asarray(X)
         return X[self.sample_indices_], y_resampled
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.sampler_tags.sample_indices = True
         return tags
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from imblearn.pipeline import Pipeline
+from imblearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import FunctionTransformer
@@ -65,7 +66,12 @@ def test_in_an_imblearn_pipeline_only_while_fitting():
 @pytest.mark.parametrize(
     "kwargs, X_, y_, match",
     [
-        ({"kind": "smote"}, X, y, "kind must be one of"),
+        (
+            {"kind": "smote"},
+            X,
+            y,
+            "The .kind. parameter of PatchResampler must be a str among",
+        ),
         ({}, X, y[:-1], "different lengths"),
         ({}, X[:, :4], y, "expected patch_shape"),
     ],
@@ -73,3 +79,33 @@ def test_in_an_imblearn_pipeline_only_while_fitting():
 def test_bad_input(kwargs, X_, y_, match):
     with pytest.raises(ValueError, match=match):
         PatchResampler(patch_shape=SHAPE, **kwargs).fit_resample(X_, y_)
+
+
+def test_fit_sets_sampling_strategy_like_imblearn():
+    sampler = PatchResampler("over", patch_shape=SHAPE).fit(X, y)
+    # imbalanced-learn's convention: patches to add per class when over-sampling.
+    assert sampler.sampling_strategy_ == {1: 18}
+    assert PatchResampler("under", patch_shape=SHAPE).fit(X, y).sampling_strategy_ == {
+        0: 6
+    }
+
+
+def test_patch_shape_none_resamples_any_rows():
+    rows = np.arange(60).reshape(30, 2)
+    Xr, yr = PatchResampler("under", random_state=0, patch_shape=None).fit_resample(
+        rows, y
+    )
+    assert Xr.shape == (12, 2) and np.bincount(yr).tolist() == [6, 6]
+
+
+@parametrize_with_checks(
+    [PatchResampler(random_state=0, patch_shape=None)],
+    expected_failed_checks=lambda estimator: {
+        "check_samplers_sparse": "sparse input is refused: patches are dense",
+        "check_samplers_pandas_sparse": "sparse input is refused",
+        "check_estimators_sparse_array": "sparse input is refused",
+        "check_estimators_sparse_matrix": "sparse input is refused",
+    },
+)
+def test_imblearn_sampler_checks(estimator, check):
+    check(estimator)
