@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from idc_sklearn.baselines._cnn_networks import RGB_TO_YUV, CruzRoaCNN, JanowczykCNN
 from idc_sklearn.batching import prepare_patches
 from idc_sklearn.classifier import PatchNetClassifier
+from idc_sklearn.cnn_baselines._networks import RGB_TO_YUV, CruzRoaCNN, JanowczykCNN
 from idc_sklearn.patches import check_patch_shape
 
 __all__ = ["JanowczykCNNClassifier", "CruzRoaCNNClassifier"]

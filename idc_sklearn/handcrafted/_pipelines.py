@@ -106,7 +106,7 @@ def make_baseline(
     Examples
     --------
     >>> import numpy as np
-    >>> from idc_sklearn.baselines import make_baseline
+    >>> from idc_sklearn.handcrafted import make_baseline
     >>> rng = np.random.default_rng(0)
     >>> X = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
     >>> y = np.arange(20) % 2

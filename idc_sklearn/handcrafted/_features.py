@@ -286,7 +286,7 @@ class ColorHistogram(_ColorTransformer):
     Examples
     --------
     >>> import numpy as np
-    >>> from idc_sklearn.baselines import ColorHistogram
+    >>> from idc_sklearn.handcrafted import ColorHistogram
     >>> X = np.random.default_rng(0).integers(0, 256, (4, 50, 50, 3), dtype=np.uint8)
     >>> ColorHistogram(color_space="hsv", bins=8).fit_transform(X).shape
     (4, 24)
@@ -380,7 +380,7 @@ class ColorMoments(_ColorTransformer):
     Examples
     --------
     >>> import numpy as np
-    >>> from idc_sklearn.baselines import ColorMoments
+    >>> from idc_sklearn.handcrafted import ColorMoments
     >>> X = np.random.default_rng(0).integers(0, 256, (4, 50, 50, 3), dtype=np.uint8)
     >>> moments = ColorMoments(color_space="hed").fit(X)
     >>> moments.get_feature_names_out()[:3].tolist()
@@ -475,7 +475,7 @@ class LBPFeatures(_PerPatchTransformer):
     Examples
     --------
     >>> import numpy as np
-    >>> from idc_sklearn.baselines import LBPFeatures
+    >>> from idc_sklearn.handcrafted import LBPFeatures
     >>> X = np.random.default_rng(0).integers(0, 256, (4, 50, 50, 3), dtype=np.uint8)
     >>> LBPFeatures(n_points=8, radius=1).fit_transform(X).shape
     (4, 10)
@@ -555,7 +555,7 @@ class GLCMFeatures(_PerPatchTransformer):
     Examples
     --------
     >>> import numpy as np
-    >>> from idc_sklearn.baselines import GLCMFeatures
+    >>> from idc_sklearn.handcrafted import GLCMFeatures
     >>> X = np.random.default_rng(0).integers(0, 256, (4, 50, 50, 3), dtype=np.uint8)
     >>> glcm = GLCMFeatures(properties=("contrast", "correlation")).fit(X)
     >>> glcm.get_feature_names_out().tolist()[:2]
@@ -692,7 +692,7 @@ class HOGFeatures(_PerPatchTransformer):
     Examples
     --------
     >>> import numpy as np
-    >>> from idc_sklearn.baselines import HOGFeatures
+    >>> from idc_sklearn.handcrafted import HOGFeatures
     >>> X = np.random.default_rng(0).integers(0, 256, (4, 50, 50, 3), dtype=np.uint8)
     >>> HOGFeatures(pixels_per_cell=(16, 16), cells_per_block=(2, 2)).fit_transform(
     ...     X
