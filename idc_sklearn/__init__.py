@@ -7,7 +7,7 @@ keeps ``import idc_sklearn.datasets`` free of torch.
 
 from __future__ import annotations
 
-import importlib
+from idc_sklearn._lazy import lazy_namespace
 
 __version__ = "0.1.0"
 
@@ -55,16 +55,4 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    try:
-        module = _PUBLIC[name]
-    except KeyError:
-        msg = f"module 'idc_sklearn' has no attribute {name!r}"
-        raise AttributeError(msg) from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_namespace(__name__, _PUBLIC)

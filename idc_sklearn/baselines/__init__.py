@@ -8,7 +8,7 @@ make_baseline`` does not load torch.
 
 from __future__ import annotations
 
-import importlib
+from idc_sklearn._lazy import lazy_namespace
 
 _FAMILIES = {
     "idc_sklearn.handcrafted": (
@@ -32,16 +32,4 @@ _WHERE = {name: module for module, names in _FAMILIES.items() for name in names}
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str):
-    try:
-        module = _WHERE[name]
-    except KeyError:
-        msg = f"module 'idc_sklearn.baselines' has no attribute {name!r}"
-        raise AttributeError(msg) from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_WHERE))
+__getattr__, __dir__ = lazy_namespace(__name__, _WHERE)
