@@ -111,11 +111,17 @@ class BatchNormRecalibration(Callback):
     it runs once, at the end of training. A network without BatchNorm is left
     untouched at no cost.
 
+    The pass costs about a third of a training epoch over the same patches
+    (measured: epochs 38% longer with the small preset on 640 training patches,
+    1 CPU thread, AMD EPYC). ``max_patches`` bounds it on large training sets:
+    4,096 patches are about 2% of the paper's training set, so the pass then
+    costs under 1% of an epoch.
+
     Parameters
     ----------
-    max_patches : int or None, default=None
+    max_patches : int or None, default=4096
         Measure on at most this many training patches (a random subset drawn
-        each time) instead of all; bounds the cost on large training sets.
+        each time, seeded by the estimator's ``random_state``); None uses all.
 
     Examples
     --------
@@ -124,7 +130,7 @@ class BatchNormRecalibration(Callback):
     >>> clf = MLBNInceptionClassifier(callbacks__bn_recalibration=None)  # off
     """
 
-    def __init__(self, max_patches: int | None = None) -> None:
+    def __init__(self, max_patches: int | None = 4096) -> None:
         self.max_patches = max_patches
 
     def initialize(self):
