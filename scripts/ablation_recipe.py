@@ -39,6 +39,7 @@ RECIPES = {
     "no-mlbn, glorot init, no recal": (False, "glorot", False),
     "no-mlbn, glorot init, recal": (False, "glorot", True),
     "mlbn, torch init, no recal (before)": (True, "torch", False),
+    "mlbn, torch init, recal": (True, "torch", True),
     "mlbn, glorot init, recal": (True, "glorot", True),
 }
 
