@@ -20,8 +20,9 @@ __all__ = ["build_parser", "format_table", "main"]
 
 PROG = "idc-sklearn"
 CNN_MODELS = ("mlbn-inception", "inception-no-mlbn", "janowczyk-cnn", "cruz-roa-cnn")
-# The "small" preset: the MLBN network at an eighth of the paper's widths and data
-# sized so the default run (8 models, 3 folds) takes about 3 minutes on 2 CPU cores.
+# The "small" preset: the MLBN network at an eighth of the paper's widths; with the
+# synthetic data's default size, 8 models and 3 folds took about 3 minutes on 2 CPU
+# cores (before the training recipe's oversampling and BatchNorm recalibration).
 SMALL_FILTERS = (8, 8, 16, 16, 32, 32, 64, 64)
 SMALL_HEAD_UNITS = (64, 64)
 DEFAULT_EPOCHS = {"small": 5, "paper": 100}
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
             "with its 95% interval, and write comparison.csv, comparison.md, "
             "comparison.png, folds.csv, predictions.csv and patients.csv. Without "
             "--data it runs on the built-in real sample of the IDC archive and the "
-            "small preset, in minutes on a laptop CPU."
+            "small preset on a CPU; --n-patches makes a quicker run."
         ),
     )
     # Errors found after parsing are reported with the usage of "compare".
