@@ -169,6 +169,14 @@ def test_default_data_is_the_built_in_sample(tmp_path, capsys):
     assert "Data: the built-in real sample load_idc_sample()" in markdown
 
 
+def test_default_run_draws_600_patches_of_the_sample(tmp_path):
+    out = tmp_path / "out"
+    argv = ["compare", "--models", "color-logreg", "--folds", "2", "--quiet"]
+    assert main([*argv, "--out", str(out)]) == 0
+    markdown = _check_outputs(out, ["color-logreg"], 600, 2)
+    assert "600 patches drawn by patient and class (seed 0)" in markdown
+
+
 def _write_archive(root: Path, patients: list[str]) -> None:
     """One IDC and one non-IDC 50x50 PNG per patient, in the archive's layout."""
     pool = make_idc_patches(n_patients=6, patches_per_patient=40, random_state=0)
