@@ -169,12 +169,13 @@ def test_default_data_is_the_built_in_sample(tmp_path, capsys):
     assert "Data: the built-in real sample load_idc_sample()" in markdown
 
 
-def test_default_run_draws_600_patches_of_the_sample(tmp_path):
+def test_default_run_draws_600_patches_of_the_sample_in_2_folds(tmp_path):
     out = tmp_path / "out"
-    argv = ["compare", "--models", "color-logreg", "--folds", "2", "--quiet"]
+    argv = ["compare", "--models", "color-logreg", "--quiet"]
     assert main([*argv, "--out", str(out)]) == 0
     markdown = _check_outputs(out, ["color-logreg"], 600, 2)
     assert "600 patches drawn by patient and class (seed 0)" in markdown
+    assert "GroupKFold(2) by patient" in markdown
 
 
 def _write_archive(root: Path, patients: list[str]) -> None:
