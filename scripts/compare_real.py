@@ -147,7 +147,8 @@ def main() -> None:
     stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     description = (
         f"Data: load_idc_sample + {args.more}: {len(y):,} real patches of "
-        f"{len(set(groups))} patients, {y.mean():.0%} IDC. Folds: {cv!r}. CNNs: small MLBN (filters 8..64, dense 64,64), "
+        f"{len(set(groups))} patients, {y.mean():.0%} IDC. Folds: {cv!r}. "
+        "CNNs: small MLBN (filters 8..64, dense 64,64), "
         f'resample="over", at most {args.max_epochs} epochs with early stopping on '
         f"validation patients of the training fold. Machine: {cpu}, "
         f"{torch.get_num_threads()} threads, Python {platform.python_version()}, "
