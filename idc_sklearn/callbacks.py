@@ -171,9 +171,9 @@ class BatchNormRecalibration(Callback):
             chosen = torch.randperm(len(dataset))[: self.max_patches]
             dataset = Subset(dataset, np.sort(chosen.numpy()))
         iterator = net.get_iterator(dataset, training=False)
-        device = net.device_ if hasattr(net, "device_") else net.device
+        # ``net.device`` is the resolved device once the net is initialised.
         batches = (
-            net.prepare_batch(x.to(device, non_blocking=True)) for x, _ in iterator
+            net.prepare_batch(x.to(net.device, non_blocking=True)) for x, _ in iterator
         )
         recalibrate_batchnorm(net.module_, batches)
 

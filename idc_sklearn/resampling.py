@@ -25,6 +25,15 @@ __all__ = ["PatchResampler", "EpochResampler", "RESAMPLE_MODES"]
 _KINDS = {"under": RandomUnderSampler, "over": RandomOverSampler}
 
 
+def _resample_indices(kind, y, sampling_strategy, random_state) -> np.ndarray:
+    """Indices of a resampled ``y``, by imbalanced-learn's random sampler ``kind``."""
+    sampler = _KINDS[kind](
+        sampling_strategy=sampling_strategy, random_state=random_state
+    )
+    index = np.arange(len(y)).reshape(-1, 1)
+    return sampler.fit_resample(index, y)[0].ravel()
+
+
 class PatchResampler(BaseSampler):
     """Random under- or over-sampling of patch arrays, by index.
 
@@ -51,8 +60,8 @@ class PatchResampler(BaseSampler):
     Attributes
     ----------
     sampling_strategy_ : dict
-        Number of patches of each class after resampling, as imbalanced-learn
-        computes it.
+        imbalanced-learn's reading of ``sampling_strategy``: per class, the
+        number of patches to add (``"over"``) or to keep (``"under"``).
     sample_indices_ : ndarray of shape (n_resampled,)
         Indices of the input patches that make up the resampled set.
 
@@ -113,13 +122,10 @@ class PatchResampler(BaseSampler):
         return X, y, binarize_y
 
     def _fit_resample(self, X, y):
-        sampler = _KINDS[self.kind](
-            sampling_strategy=self.sampling_strategy, random_state=self.random_state
+        self.sample_indices_ = _resample_indices(
+            self.kind, y, self.sampling_strategy, self.random_state
         )
-        index = np.arange(len(y)).reshape(-1, 1)
-        index_resampled, y_resampled = sampler.fit_resample(index, y)
-        self.sample_indices_ = index_resampled.ravel()
-        return X[self.sample_indices_], y_resampled
+        return X[self.sample_indices_], y[self.sample_indices_]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -181,9 +187,7 @@ class EpochResampler:
     def resample(self) -> np.ndarray:
         """Draw one epoch's indices."""
         seed = int(self._rng.integers(np.iinfo(np.int32).max))
-        sampler = _KINDS[self.kind](random_state=seed)
-        index = np.arange(len(self.y)).reshape(-1, 1)
-        indices = sampler.fit_resample(index, self.y)[0].ravel()
+        indices = _resample_indices(self.kind, self.y, "auto", seed)
         if self.shuffle:
             indices = self._rng.permutation(indices)
         return indices
