@@ -111,11 +111,12 @@ class BatchNormRecalibration(Callback):
     it runs once, at the end of training. A network without BatchNorm is left
     untouched at no cost.
 
-    The pass costs about a third of a training epoch over the same patches
-    (measured: epochs 38% longer with the small preset on 640 training patches,
-    1 CPU thread, AMD EPYC). ``max_patches`` bounds it on large training sets:
-    4,096 patches are about 2% of the paper's training set, so the pass then
-    costs under 1% of an epoch.
+    The pass is an inference pass over the training patches
+    (``benchmarks/bench_bn_recalibration.py``: epochs 24% longer with the small
+    preset on 640 training patches, 1 CPU thread, AMD EPYC; 38% on a loaded
+    machine). ``max_patches`` bounds it on large training sets: 4,096 patches
+    are about 2% of the paper's training set, so the pass then costs under 1%
+    of an epoch.
 
     Parameters
     ----------
