@@ -34,10 +34,22 @@ setup(
         "tqdm>=4.66",
         "tabulate>=0.9",
         "joblib>=1.3",
+        "safetensors>=0.4",
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6"],
-        "docs": ["sphinx>=7", "numpydoc>=1.6"],
+        "dev": [
+            "pytest>=8",
+            "ruff>=0.6",
+            "hypothesis>=6.100",
+            "dask[distributed]>=2024.1",
+            "accelerate>=0.30",
+        ],
+        "docs": [
+            "sphinx>=7",
+            "numpydoc>=1.6",
+            "sphinx-gallery>=0.16",
+            "myst-parser>=2",
+        ],
     },
     entry_points={"console_scripts": ["idc-sklearn=idc_sklearn.cli:main"]},
     classifiers=[
