@@ -113,19 +113,30 @@ def _scan_patient(patient: str, folders: list[Path], root: Path):
                 continue
             # Paths are joined as strings: os.path.relpath per file would dominate
             # the time of a cached reload of the full archive.
-            prefix = os.path.relpath(class_dir, root) + os.sep
-            with os.scandir(class_dir) as it:
-                entries = [e for e in it if e.is_file() and not e.name.startswith(".")]
+            folder_path = os.path.relpath(class_dir, root)
+            prefix = folder_path + os.sep
+            try:
+                with os.scandir(class_dir) as it:
+                    entries = [e for e in it if not e.name.startswith(".")]
+            except OSError as exc:
+                skipped.append((folder_path, f"folder cannot be listed: {_why(exc)}"))
+                continue
             for entry in entries:
                 name = entry.name
                 if (label, name) in seen:
                     continue
                 seen.add((label, name))
-                match, reason = _parse_name(name, patient, label)
+                reason = _not_a_file(entry)
+                if reason is None:
+                    match, reason = _parse_name(name, patient, label)
+                if reason is None:
+                    try:
+                        stat = entry.stat()
+                    except OSError as exc:
+                        reason = f"cannot be read: {_why(exc)}"
                 if reason is not None:
                     skipped.append((prefix + name, reason))
                     continue
-                stat = entry.stat()
                 files.append(
                     (
                         patient,
@@ -139,6 +150,25 @@ def _scan_patient(patient: str, folders: list[Path], root: Path):
                     )
                 )
     return files, skipped
+
+
+def _why(exc: Exception) -> str:
+    """An error as ``"<type>: <what>"``; an OS error without the path (it is listed)."""
+    return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+
+
+def _not_a_file(entry: os.DirEntry) -> str | None:
+    """Why a class folder's entry is not a file to decode, or None for a file."""
+    try:
+        if entry.is_file():
+            return None
+        if entry.is_dir():
+            return "is a folder, not a PNG file"
+        if entry.is_symlink():
+            return "is a broken link: its target does not exist"
+    except OSError as exc:
+        return f"cannot be read: {_why(exc)}"
+    return "is not a regular file (a pipe, socket or device)"
 
 
 def _parse_name(name: str, patient: str, label: str):
@@ -242,7 +272,7 @@ def _read_patch(path: str, out: np.ndarray, pad: str) -> tuple[int, int, str | N
             return 0, 0, "cannot be read: the file is empty"
         return 0, 0, f"cannot be read as a PNG image: {exc}"
     except _READ_ERRORS as exc:
-        return 0, 0, f"cannot be read: {type(exc).__name__}: {exc}"
+        return 0, 0, f"cannot be read: {_why(exc)}"
     if pad == "reflect" and (height, width) != (PATCH_SIZE, PATCH_SIZE):
         out[:] = np.pad(
             patch,
@@ -523,7 +553,9 @@ def load_idc(
             Columns ``patient``, ``x``, ``y`` (the patch's top-left pixel in the
             slide), ``target``, ``path`` and the original ``height``, ``width``.
         skipped : list of (str, str)
-            ``(path, reason)`` of every file that was not loaded.
+            ``(path, reason)`` of every file that was not loaded, and of every
+            entry of a class folder that is not a file (a folder, a broken link)
+            or a class folder that cannot be listed.
         DESCR : str
             Description of the data, its source and counts.
 
@@ -541,9 +573,10 @@ def load_idc(
     Warns
     -----
     UserWarning
-        Once, with the count, if files could not be read (truncated, empty, not an
-        image) or their folder label disagrees with their name; and once with the
-        count of edge patches left out by ``pad="drop"``.
+        Once, with the count, if files could not be read (permission denied,
+        truncated, empty, not an image, not a file) or their folder label disagrees
+        with their name; and once with the count of edge patches left out by
+        ``pad="drop"``. The rest is loaded.
 
     See Also
     --------
