@@ -50,6 +50,10 @@ _PUBLIC = {
     "paired_bootstrap": "idc_sklearn.metrics",
     "compare_models": "idc_sklearn.comparison",
     "plot_comparison": "idc_sklearn.plotting",
+    # saved models (safetensors, no pickle)
+    "save_model": "idc_sklearn.persistence",
+    "load_model": "idc_sklearn.persistence",
+    "FileFormatError": "idc_sklearn.persistence",
 }
 
 __all__ = sorted(_PUBLIC)
