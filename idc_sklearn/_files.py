@@ -21,15 +21,25 @@ import json
 import os
 import secrets
 import struct
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["FileFormatError", "atomic_write", "load_tensors", "save_tensors"]
+__all__ = [
+    "ChecksumWriter",
+    "FileFormatError",
+    "atomic_write",
+    "file_checksum",
+    "load_tensors",
+    "save_tensors",
+]
 
 TENSORS_FORMAT = "idc_sklearn.tensors"
 TENSORS_FORMAT_VERSION = 1
+# Large files (the dataset cache) are checksummed in blocks of this size.
+_BLOCK = 1 << 24
 # Leading bytes of formats a model file is often confused with, for the message.
 _KNOWN_SIGNATURES = (
     (b"\x80", "a Python pickle"),
@@ -114,6 +124,11 @@ def atomic_write(
         raise ValueError(f'mode must be "wb" or "w"; got {mode!r}.')
     if mode == "w" and encoding is None:
         encoding = "utf-8"
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not "
+            "exist."
+        )
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     # os.open with O_EXCL, unlike tempfile.mkstemp, lets the umask set the
     # permissions, so the file gets those a plain open() would give it.
@@ -129,6 +144,50 @@ def atomic_write(
             os.unlink(temporary)
         raise
     _fsync_folder(path.parent)
+
+
+class ChecksumWriter:
+    """Wrap a binary file; keep the size and CRC-32 of everything written to it.
+
+    CRC-32 rather than SHA-256 for the large local files (the dataset cache): it
+    detects truncation and flipped bits, and at about 1.3 GB/s (zlib, one core)
+    against 0.7 GB/s it keeps the check of a 2 GB cache to seconds.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "blob"
+    >>> with open(path, "wb") as f:
+    ...     writer = ChecksumWriter(f)
+    ...     _ = writer.write(b"patches")
+    >>> writer.checksum() == file_checksum(path)
+    True
+    """
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.size = 0
+        self.crc32 = 0
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        self.size += view.nbytes
+        self.crc32 = zlib.crc32(view, self.crc32)
+        return self.file.write(data)
+
+    def checksum(self) -> dict[str, int]:
+        """``{"size": bytes written, "crc32": their CRC-32}``."""
+        return {"size": self.size, "crc32": self.crc32}
+
+
+def file_checksum(path: str | os.PathLike) -> dict[str, int]:
+    """The size and CRC-32 of a file, as :meth:`ChecksumWriter.checksum` gives them."""
+    size, crc = 0, 0
+    with open(path, "rb") as f:
+        while block := f.read(_BLOCK):
+            size += len(block)
+            crc = zlib.crc32(block, crc)
+    return {"size": size, "crc32": crc}
 
 
 def _digest(document: str, tensors: Mapping[str, Any]) -> str:

@@ -23,6 +23,8 @@ from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
+from idc_sklearn._files import ChecksumWriter, atomic_write, file_checksum
+
 PATCH_SIZE = 50
 NESTED_ARCHIVE_DIR = "IDC_regular_ps50_idx5"
 PAD_MODES = ("zero", "reflect", "drop")
@@ -42,7 +44,7 @@ _NAME_RE = re.compile(
 # progress bar and a small result to send back from a worker process.
 _CHUNK = 1024
 # Bumped whenever what the cache holds changes, so that old caches are rebuilt.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _READ_ERRORS = (
     OSError,
     SyntaxError,
@@ -430,30 +432,82 @@ def _warn_skipped(root: str, skipped, n_files: int) -> None:
 
 
 def _write_cache(cache: Path, manifest, data, frame, skipped) -> None:
+    """Write the cache; the manifest, with each file's size and CRC-32, goes last.
+
+    Every file is written atomically (:func:`~idc_sklearn._files.atomic_write`) and
+    the old manifest is removed first, so an interrupted write leaves a cache that
+    is rebuilt, never one that loads torn data.
+    """
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "manifest.json").unlink(missing_ok=True)
-    # Each file is written under a temporary name and renamed, and the manifest goes
-    # last, so an interrupted write leaves a cache that is rebuilt, never a torn one.
-    with open(cache / "data.npy.tmp", "wb") as f:
-        np.save(f, data)
-    os.replace(cache / "data.npy.tmp", cache / "data.npy")
-    frame.to_csv(cache / "frame.csv.tmp", index=False)
-    os.replace(cache / "frame.csv.tmp", cache / "frame.csv")
-    with open(cache / "manifest.json.tmp", "w", encoding="utf-8") as f:
-        json.dump({**manifest, "skipped": skipped}, f, indent=1)
-    os.replace(cache / "manifest.json.tmp", cache / "manifest.json")
+    checksums = {}
+    with atomic_write(cache / "data.npy") as f:
+        writer = ChecksumWriter(f)
+        np.save(writer, data)
+    checksums["data.npy"] = writer.checksum()
+    with atomic_write(cache / "frame.csv") as f:
+        writer = ChecksumWriter(f)
+        writer.write(frame.to_csv(index=False).encode("utf-8"))
+    checksums["frame.csv"] = writer.checksum()
+    with atomic_write(cache / "manifest.json", "w") as f:
+        json.dump({**manifest, "files": checksums, "skipped": skipped}, f, indent=1)
 
 
-def _read_cache(cache: Path, manifest):
-    """Return (data, frame, skipped) from a cache matching ``manifest``, else None."""
+def _damaged_cache(cache: Path, problem: str) -> None:
+    warnings.warn(
+        f"load_idc's cache {str(cache)!r} is damaged ({problem}); it is rebuilt "
+        "from the PNG files.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _read_cache(cache: Path, manifest, *, verify: bool = True):
+    """Return (data, frame, skipped) from a cache matching ``manifest``, else None.
+
+    A cache of other files or options is passed over in silence; a damaged one
+    (a manifest that is not JSON, a file missing, truncated or whose CRC-32 does
+    not match, ``verify=False`` checking sizes only) with a warning.
+    """
     try:
         with open(cache / "manifest.json", encoding="utf-8") as f:
             stored = json.load(f)
-    except (OSError, ValueError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        _damaged_cache(cache, f"manifest.json cannot be read: {exc}")
+        return None
+    if not isinstance(stored, dict):
+        _damaged_cache(cache, "manifest.json is not a JSON object")
         return None
     skipped = stored.pop("skipped", None)
-    if stored != manifest or not isinstance(skipped, list):
+    checksums = stored.pop("files", None)
+    if stored != manifest:
         return None
+    if not isinstance(skipped, list) or not isinstance(checksums, dict):
+        _damaged_cache(cache, "manifest.json lacks its file list")
+        return None
+    for name in ("data.npy", "frame.csv"):
+        try:
+            found = (
+                file_checksum(cache / name)
+                if verify
+                else {"size": (cache / name).stat().st_size}
+            )
+        except OSError as exc:
+            _damaged_cache(cache, f"{name} cannot be read: {exc}")
+            return None
+        expected = checksums.get(name)
+        if not isinstance(expected, dict) or any(
+            expected.get(key) != value for key, value in found.items()
+        ):
+            _damaged_cache(
+                cache,
+                f"{name} is {found['size']} bytes"
+                + (f" with CRC-32 {found['crc32']}" if verify else "")
+                + f"; the manifest says {expected}",
+            )
+            return None
     try:
         data = np.load(cache / "data.npy", mmap_mode="r")
         frame = pd.read_csv(
@@ -465,9 +519,11 @@ def _read_cache(cache: Path, manifest):
             },
             keep_default_na=False,
         )
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        _damaged_cache(cache, f"{type(exc).__name__}: {exc}")
         return None
     if list(frame.columns) != list(FRAME_COLUMNS) or len(frame) != len(data):
+        _damaged_cache(cache, "frame.csv does not match data.npy")
         return None
     return data, frame, [tuple(s) for s in skipped]
 
@@ -528,7 +584,10 @@ def load_idc(
         A folder to store the decoded arrays and frame in. A later call with the same
         files (paths, sizes, modification times), ``pad`` and ``patients`` reloads
         them memory-mapped (read-only): seconds for the full archive, most of it
-        spent listing the files; anything else rebuilds the cache.
+        spent listing the files; anything else rebuilds the cache. Its files are
+        written atomically and checked against their sizes and CRC-32 on reload
+        (about 2 s for the full archive): a damaged cache is rebuilt, with a
+        warning.
     n_jobs : int, default=None
         Number of worker processes decoding in parallel. None means 1 unless in a
         :func:`joblib.parallel_config` context; -1 means all cores.
@@ -623,7 +682,8 @@ def load_idc(
         if cache is not None:
             _write_cache(Path(cache), manifest, data, frame, skipped)
             del data
-            cached = _read_cache(Path(cache), manifest)
+            # Just written and synced: the sizes are checked, not the CRC again.
+            cached = _read_cache(Path(cache), manifest, verify=False)
             if cached is None:
                 raise OSError(f"cache={str(cache)!r} could not be read back.")
     if cached is not None:
