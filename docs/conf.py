@@ -1,0 +1,65 @@
+"""Sphinx configuration of the idc_sklearn documentation.
+
+Build with ``python -m sphinx -W --keep-going -b html docs docs/_build/html``. The
+gallery renders ``examples/`` without running them: the test suite runs every example
+(``tests/test_examples.py``), so the docs build stays fast and needs no data.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import idc_sklearn  # noqa: E402 - after the path holds the checkout
+
+project = "idc_sklearn"
+author = "the idc_sklearn developers"
+copyright = "2026, " + author
+version = release = idc_sklearn.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "generated/*.examples"]
+# The pages written for GitHub link each other by file name; MyST resolves those.
+myst_heading_anchors = 3
+
+# -- API reference --
+autosummary_generate = True
+autodoc_default_options = {"members": False}
+autodoc_typehints = "none"  # numpydoc's Parameters sections already give the types
+# Class pages list their own public methods (templates/autosummary/class.rst);
+# numpydoc's extra member tables would repeat every method inherited from skorch.
+numpydoc_show_class_members = False
+numpydoc_show_inherited_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+# -- gallery: rendered, not executed (the tests run every example) --
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"\.py$",
+    "plot_gallery": "False",
+    "download_all_examples": False,
+    "doc_module": ("idc_sklearn",),
+    "backreferences_dir": None,
+    "remove_config_comments": True,
+}
+
+html_theme = "alabaster"
+html_title = f"idc_sklearn {release}"
+html_static_path: list[str] = []
