@@ -556,8 +556,12 @@ def test_bad_X_is_named(make, X, match):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"normalize": "minmax"}, "normalize must be one of"),
-        ({"class_weight": "auto"}, "class_weight must be"),
+        ({"normalize": "minmax"}, r"'normalize' parameter .* among .*'minmax'"),
+        ({"class_weight": "auto"}, r"'class_weight' parameter .*'auto'"),
+        ({"precision": "fp8"}, r"'precision' parameter .*'bfloat16'.*'fp8'"),
+        ({"tta": "yes"}, r"'tta' parameter .* 'bool'.*'yes'"),
+        ({"lr": 0}, r"'lr' parameter .* float in the range \(0.0, inf\)"),
+        ({"batch_size": 0}, r"'batch_size' parameter .* range \[1, inf\)"),
         ({"patch_shape": (16, 16)}, "patch_shape must be a tuple"),
         ({"device": "tpu"}, "device must be"),
     ],

@@ -1,0 +1,165 @@
+"""precision=, tta=, the already-scaled warning and the once-per-epoch loss read."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, make_patches
+from skorch.callbacks import Callback
+
+from idc_sklearn import MLBNInceptionClassifier
+from idc_sklearn.classifier import _dihedral_views
+
+
+def tiny(**kwargs):
+    return MLBNInceptionClassifier(**{**TINY, "train_split": None, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_patches(n=48)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y, _ = data
+    return tiny(max_epochs=1).fit(X, y)
+
+
+# -- precision --
+
+
+def test_bfloat16_trains_and_agrees_with_float32(data, fitted):
+    X, y, _ = data
+    clf = tiny(max_epochs=1, precision="bfloat16").fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # Same seed, same data: the weights differ only by the rounding of one epoch.
+    np.testing.assert_allclose(proba, fitted.predict_proba(X), atol=0.05)
+    assert clf.grad_scaler_ is None
+
+
+def test_float16_trains_with_a_grad_scaler(data):
+    X, y, _ = data
+    clf = tiny(max_epochs=2, precision="float16").fit(X, y)
+    assert isinstance(clf.grad_scaler_, torch.amp.GradScaler)
+    assert np.isfinite(clf.history[:, "train_loss"]).all()
+    assert clf.score(X, y) > 0.5
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_precision_changes_the_forward_arithmetic(precision, data, fitted):
+    X, _, _ = data
+    reduced = fitted.set_params(precision=precision).predict_proba(X)
+    full = fitted.set_params(precision="float32").predict_proba(X)
+    assert not np.array_equal(reduced, full)
+    np.testing.assert_allclose(reduced, full, atol=0.02)
+
+
+def test_float16_scales_the_loss(data):
+    X, y, _ = data
+
+    class Scales(Callback):
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            # Unscaled before callbacks see them: gradient norms of a real loss.
+            norms = [p.grad.norm().item() for _, p in named_parameters]
+            self.largest = max(norms)
+            self.scale = net.grad_scaler_.get_scale()
+
+    scales = Scales()
+    tiny(max_epochs=1, precision="float16", callbacks=[scales]).fit(X, y)
+    assert scales.scale > 1000  # the default initial scale is 65536
+    assert 0 < scales.largest < 100
+
+
+# -- test-time augmentation --
+
+
+def test_dihedral_views_are_the_eight_symmetries():
+    X = np.arange(2 * 3 * 3 * 1).reshape(2, 3, 3, 1)
+    views = list(_dihedral_views(X))
+    assert len(views) == 8
+    assert len({v.tobytes() for v in (np.ascontiguousarray(v) for v in views)}) == 8
+    assert all(np.shares_memory(v, X) for v in views)
+    assert len(list(_dihedral_views(np.zeros((1, 2, 3, 1))))) == 4
+
+
+def test_tta_averages_the_eight_views(data, fitted):
+    X, _, _ = data
+    plain = fitted.set_params(tta=False)
+    expected = np.mean(
+        [plain.predict_proba(np.ascontiguousarray(v)) for v in _dihedral_views(X)],
+        axis=0,
+    )
+    averaged = fitted.set_params(tta=True).predict_proba(X)
+    fitted.set_params(tta=False)
+    np.testing.assert_allclose(averaged, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(averaged, plain.predict_proba(X))
+    # A patch and its mirror image get the same averaged probabilities.
+    mirrored = fitted.set_params(tta=True).predict_proba(X[:, :, ::-1])
+    fitted.set_params(tta=False)
+    np.testing.assert_allclose(mirrored, averaged, rtol=1e-5, atol=1e-6)
+
+
+def test_tta_leaves_training_and_validation_alone(data):
+    X, y, groups = data
+    fits = [
+        MLBNInceptionClassifier(**{**TINY, "tta": tta}).fit(X, y, groups=groups)
+        for tta in (False, True)
+    ]
+    # Validation scores (and so early stopping) and the weights are those of a
+    # fit without test-time augmentation.
+    assert fits[0].history[:, "valid_bacc"] == fits[1].history[:, "valid_bacc"]
+    for a, b in zip(
+        fits[0].module_.parameters(), fits[1].module_.parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# -- the already-scaled warning --
+
+
+def test_floats_in_unit_range_warn_with_scale(data, fitted):
+    X, y, _ = data
+    scaled = X.astype(np.float32) / 255
+    with pytest.warns(UserWarning, match=r"floats in \[0, 1\].*normalize='scale'"):
+        fitted.predict_proba(scaled)
+    with pytest.warns(UserWarning, match="normalize=None"):
+        tiny(max_epochs=1).fit(scaled, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.predict_proba(X.astype(np.float32))
+        tiny(max_epochs=1, normalize=None).fit(scaled, y)
+        tiny(max_epochs=1, normalize="zscore").fit(scaled, y)
+
+
+# -- one host synchronisation per epoch --
+
+
+def test_batch_losses_are_floats_read_once_per_epoch(data):
+    X, y, groups = data
+
+    class Seen(Callback):
+        def initialize(self):
+            self.types = set()
+            return self
+
+        def on_batch_end(self, net, training=None, **kwargs):
+            if training:
+                self.types.add(type(net.history[-1, "batches", -1, "train_loss"]))
+
+    seen = Seen()
+    clf = MLBNInceptionClassifier(**{**TINY, "callbacks": [seen]}).fit(
+        X, y, groups=groups
+    )
+    assert seen.types == {torch.Tensor}
+    for epoch in clf.history:
+        losses = [b["train_loss"] for b in epoch["batches"] if "train_loss" in b]
+        sizes = [b["train_batch_size"] for b in epoch["batches"] if "train_loss" in b]
+        assert all(type(v) is float for v in losses)
+        assert epoch["train_batch_count"] == len(losses)
+        assert epoch["train_loss"] == pytest.approx(np.average(losses, weights=sizes))
+        valid = [b["valid_loss"] for b in epoch["batches"] if "valid_loss" in b]
+        assert valid and all(type(v) is float for v in valid)
