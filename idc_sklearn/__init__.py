@@ -44,9 +44,13 @@ _PUBLIC = {
     "HOGFeatures": "idc_sklearn.handcrafted",
     "make_baseline": "idc_sklearn.handcrafted",
     "BASELINES": "idc_sklearn.handcrafted",
+    # histopathology tools: stain normalisation (no torch)
+    "ReinhardNormalizer": "idc_sklearn.stain",
+    "MacenkoNormalizer": "idc_sklearn.stain",
     # metrics and the comparison
     "SCORING": "idc_sklearn.metrics",
     "patient_scores": "idc_sklearn.metrics",
+    "patient_predictions": "idc_sklearn.metrics",
     "paired_bootstrap": "idc_sklearn.metrics",
     "compare_models": "idc_sklearn.comparison",
     "plot_comparison": "idc_sklearn.plotting",

@@ -1,4 +1,4 @@
-"""Metrics of the IDC comparison: sklearn scorers and per-patient scores.
+"""Metrics of the IDC comparison: sklearn scorers, per-patient scores and predictions.
 
 The MLBN paper reports balanced accuracy and an F1 averaged over both classes
 weighted by support (``average="weighted"``); the earlier baselines report the
@@ -28,7 +28,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-__all__ = ["SCORING", "paired_bootstrap", "patient_scores"]
+__all__ = ["SCORING", "paired_bootstrap", "patient_predictions", "patient_scores"]
 
 # Ranking metrics use the margin where a classifier has one (SVC without
 # probabilities) and the IDC probability otherwise.
@@ -76,7 +76,9 @@ _COLUMNS = (
 _AGGREGATES = ("mean", "pooled")
 
 
-def _check_1d(values, name: str, n: int | None) -> np.ndarray:
+def _check_1d(
+    values, name: str, n: int | None, reference: str = "y_true"
+) -> np.ndarray:
     values = np.asarray(values)
     if values.ndim != 1:
         raise ValueError(
@@ -84,10 +86,35 @@ def _check_1d(values, name: str, n: int | None) -> np.ndarray:
         )
     if n is not None and values.shape[0] != n:
         raise ValueError(
-            f"{name} has {values.shape[0]} entries but y_true has {n}; "
+            f"{name} has {values.shape[0]} entries but {reference} has {n}; "
             "expected one per patch."
         )
     return values
+
+
+def _check_threshold(value, name: str) -> None:
+    if not isinstance(value, Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number; got {value!r}.")
+
+
+def _check_patients(
+    groups, n: int, reference: str = "y_true", reserved: tuple[str, ...] = ()
+) -> tuple[np.ndarray, list[str]]:
+    """Patient codes per patch and the patients' names as strings, sorted by id."""
+    groups = _check_1d(groups, "groups", n, reference)
+    if pd.isna(groups).any():
+        raise ValueError("groups contains a missing patient id (None or NaN).")
+    codes, patients = pd.factorize(groups, sort=True)
+    names = [str(patient) for patient in patients]
+    if len(set(names)) != len(names) or set(names) & set(reserved):
+        not_reserved = (
+            f" and are not {' or '.join(map(repr, reserved))}" if reserved else ""
+        )
+        raise ValueError(
+            f"groups must hold patient ids that stay distinct as strings"
+            f"{not_reserved}; got {sorted(names)[:10]}."
+        )
+    return codes, names
 
 
 def _check_y_true(y_true) -> np.ndarray:
@@ -206,19 +233,8 @@ def patient_scores(y_true, y_score, groups, *, threshold: float = 0.5) -> pd.Dat
     y_true = _check_y_true(y_true)
     n = y_true.shape[0]
     y_score = _check_y_score(y_score, n)
-    groups = _check_1d(groups, "groups", n)
-    if pd.isna(groups).any():
-        raise ValueError("groups contains a missing patient id (None or NaN).")
-    if not isinstance(threshold, Real) or not np.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
-    codes, patients = pd.factorize(groups, sort=True)
-    names = [str(patient) for patient in patients]
-    clashes = set(names) & set(_AGGREGATES)
-    if len(set(names)) != len(names) or clashes:
-        raise ValueError(
-            "groups must hold patient ids that stay distinct as strings and are not "
-            f"{' or '.join(map(repr, _AGGREGATES))}; got {sorted(names)[:10]}."
-        )
+    codes, names = _check_patients(groups, n, reserved=_AGGREGATES)
+    _check_threshold(threshold, "threshold")
     y_pred = (y_score > threshold).astype(np.int64)
     rows = {}
     for code, name in enumerate(names):
@@ -229,6 +245,135 @@ def patient_scores(y_true, y_score, groups, *, threshold: float = 0.5) -> pd.Dat
     rows["pooled"] = _scores(y_true, y_score, y_pred)
     table = pd.DataFrame.from_dict(rows, orient="index", columns=_COLUMNS)
     table.index.name = "patient"
+    return table
+
+
+_METHODS = ("mean", "median", "fraction")
+
+
+def patient_predictions(
+    y_score,
+    groups,
+    *,
+    y_true=None,
+    method: str = "mean",
+    threshold: float = 0.5,
+    fraction: float = 0.5,
+) -> pd.DataFrame:
+    """Aggregate patch predictions into one prediction per patient.
+
+    A pathologist's question is often about the patient (the slide), not the patch:
+    does this slide show IDC? Each patient's patch scores are summarised in one
+    ``score`` and the patient is called IDC where it exceeds a cutoff:
+
+    - ``"mean"``: the mean IDC score of the patient's patches, called IDC above
+      ``threshold``;
+    - ``"median"``: their median, called IDC above ``threshold`` (robust to a few
+      confident errors);
+    - ``"fraction"``: the share of the patient's patches called IDC (``y_score >
+      threshold``, as :func:`patient_scores` calls them), called IDC above
+      ``fraction``.
+
+    With ``y_true``, each patient's true label follows one documented rule for
+    every method: IDC where the share of its IDC patches exceeds ``fraction``.
+    At the defaults a patient is IDC when most of its patches are, which is also
+    what a perfect patch classifier would get from each method; ``fraction=0``
+    makes a patient IDC as soon as one patch is (called) IDC.
+
+    Parameters
+    ----------
+    y_score : array-like of shape (n,) or (n, 2)
+        IDC score per patch: a probability, a ``predict_proba`` array (its column 1
+        is used) or a ``decision_function`` margin (then pass ``threshold=0``).
+    groups : array-like of shape (n,)
+        Patient id per patch.
+    y_true : array-like of shape (n,), default=None
+        0 (no IDC) or 1 (IDC) per patch; adds the columns ``n_idc``,
+        ``idc_fraction`` and ``y_true``.
+    method : {"mean", "median", "fraction"}, default="mean"
+        How a patient's patch scores are summarised.
+    threshold : float, default=0.5
+        The cutoff on the score scale: of the aggregate for ``"mean"`` and
+        ``"median"``, of each patch for ``"fraction"``.
+    fraction : float in [0, 1], default=0.5
+        The share of patches above which a patient is IDC: called IDC with
+        ``method="fraction"``, truly IDC for the ``y_true`` column.
+
+    Returns
+    -------
+    predictions : pandas.DataFrame
+        One row per patient, indexed by the patient id as a string (sorted by the
+        ids' own order, as in :func:`patient_scores`), with the columns
+        ``n_patches``, ``score`` (the aggregate), ``y_pred`` (0 or 1) and, with
+        ``y_true``, ``n_idc``, ``idc_fraction`` and ``y_true`` (0 or 1).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: lengths that differ, labels other than 0 and 1, a
+        missing patient id, scores that are not finite, an unknown ``method``.
+
+    See Also
+    --------
+    patient_scores : Patch-level metrics within each patient.
+
+    Examples
+    --------
+    >>> from sklearn.metrics import balanced_accuracy_score
+    >>> from idc_sklearn.metrics import patient_predictions
+    >>> table = patient_predictions(
+    ...     y_score=[0.9, 0.8, 0.3, 0.2, 0.4, 0.6, 0.7, 0.1],
+    ...     groups=["p1", "p1", "p1", "p2", "p2", "p2", "p3", "p3"],
+    ...     y_true=[1, 1, 0, 0, 0, 0, 1, 0],
+    ...     method="fraction",
+    ... )
+    >>> columns = ["n_patches", "score", "y_pred", "y_true"]
+    >>> table[columns].round(2)  # doctest: +NORMALIZE_WHITESPACE
+             n_patches  score  y_pred  y_true
+    patient
+    p1               3   0.67       1       1
+    p2               3   0.33       0       0
+    p3               2   0.50       0       0
+    >>> float(balanced_accuracy_score(table["y_true"], table["y_pred"]))
+    1.0
+    """
+    if method not in _METHODS:
+        raise ValueError(
+            f"method must be one of {', '.join(map(repr, _METHODS))}; got {method!r}."
+        )
+    _check_threshold(threshold, "threshold")
+    if not isinstance(fraction, Real) or not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must be a number in [0, 1]; got {fraction!r}.")
+    if y_true is None:
+        y_score = _check_y_score(y_score, None)
+        n, reference = y_score.shape[0], "y_score"
+    else:
+        y_true = _check_y_true(y_true)
+        n, reference = y_true.shape[0], "y_true"
+        y_score = _check_y_score(y_score, n)
+    if n == 0:
+        raise ValueError("y_score is empty; at least one patch is required.")
+    codes, names = _check_patients(groups, n, reference)
+    n_patches = np.bincount(codes)
+    if method == "median":
+        score = pd.Series(y_score).groupby(codes).median().to_numpy()
+    else:
+        values = y_score > threshold if method == "fraction" else y_score
+        score = np.bincount(codes, weights=values) / n_patches
+    cutoff = fraction if method == "fraction" else threshold
+    table = pd.DataFrame(
+        {
+            "n_patches": n_patches,
+            "score": score,
+            "y_pred": (score > cutoff).astype(np.int64),
+        },
+        index=pd.Index(names, name="patient"),
+    )
+    if y_true is not None:
+        n_idc = np.bincount(codes, weights=y_true).astype(np.int64)
+        table["n_idc"] = n_idc
+        table["idc_fraction"] = n_idc / n_patches
+        table["y_true"] = (table["idc_fraction"] > fraction).astype(np.int64)
     return table
 
 

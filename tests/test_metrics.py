@@ -18,7 +18,12 @@ from sklearn.metrics import (
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.svm import SVC
 
-from idc_sklearn.metrics import SCORING, paired_bootstrap, patient_scores
+from idc_sklearn.metrics import (
+    SCORING,
+    paired_bootstrap,
+    patient_predictions,
+    patient_scores,
+)
 
 
 class _FixedProba(ClassifierMixin, BaseEstimator):
@@ -372,3 +377,87 @@ def test_docstring_examples():
 
     result = doctest.testmod(idc_sklearn.metrics)
     assert result.attempted > 0 and result.failed == 0
+
+
+# patient_predictions: three patients, the second (ids sort numerically) with no IDC.
+PP_SCORE = np.array([0.9, 0.7, 0.2, 0.45, 0.3, 0.1, 0.6, 0.55, 0.52, 0.0])
+PP_TRUE = np.array([1, 1, 0, 0, 0, 0, 1, 1, 0, 0])
+PP_GROUPS = np.array([7, 7, 7, 3, 3, 3, 12, 12, 12, 12])
+
+
+@pytest.mark.parametrize(
+    "method, scores, y_pred",
+    [
+        # patients 3, 7, 12 in that order
+        ("mean", [0.85 / 3, 1.8 / 3, 1.67 / 4], [0, 1, 0]),
+        ("median", [0.3, 0.7, 0.535], [0, 1, 1]),
+        ("fraction", [0.0, 2 / 3, 3 / 4], [0, 1, 1]),
+    ],
+)
+def test_patient_predictions_by_hand(method, scores, y_pred):
+    table = patient_predictions(PP_SCORE, PP_GROUPS, y_true=PP_TRUE, method=method)
+    assert table.index.tolist() == ["3", "7", "12"]
+    assert table.index.name == "patient"
+    np.testing.assert_allclose(table["score"], scores)
+    assert table["y_pred"].tolist() == y_pred
+    assert table["n_patches"].tolist() == [3, 3, 4]
+    assert table["n_idc"].tolist() == [0, 2, 2]
+    np.testing.assert_allclose(table["idc_fraction"], [0, 2 / 3, 1 / 2])
+    # True label: more than half the patches IDC; patient 12 has exactly half.
+    assert table["y_true"].tolist() == [0, 1, 0]
+
+
+def test_patient_predictions_fraction_zero_means_any_patch():
+    table = patient_predictions(
+        PP_SCORE, PP_GROUPS, y_true=PP_TRUE, method="fraction", fraction=0.0
+    )
+    assert table["y_true"].tolist() == [0, 1, 1]
+    assert table["y_pred"].tolist() == [0, 1, 1]
+    # A patient with one patch just above the patch threshold is called IDC.
+    lone = patient_predictions([0.51, 0.1], ["a", "a"], method="fraction", fraction=0)
+    assert lone["y_pred"].tolist() == [1]
+
+
+def test_patient_predictions_agrees_with_patient_scores_and_proba():
+    proba = np.column_stack([1 - PP_SCORE, PP_SCORE])
+    by_proba = patient_predictions(proba, PP_GROUPS, y_true=PP_TRUE)
+    pd.testing.assert_frame_equal(
+        by_proba, patient_predictions(PP_SCORE, PP_GROUPS, y_true=PP_TRUE)
+    )
+    scores = patient_scores(PP_TRUE, PP_SCORE, PP_GROUPS)
+    pd.testing.assert_index_equal(by_proba.index, scores.index[:-2], check_names=True)
+    np.testing.assert_array_equal(by_proba["n_patches"], scores["n_patches"][:-2])
+    # Margins with threshold 0 give the same calls as probabilities at 0.5.
+    margins = patient_predictions(
+        PP_SCORE - 0.5, PP_GROUPS, method="fraction", threshold=0.0
+    )
+    fractions = patient_predictions(PP_SCORE, PP_GROUPS, method="fraction")
+    pd.testing.assert_frame_equal(margins, fractions)
+    assert list(fractions.columns) == ["n_patches", "score", "y_pred"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "max"}, "method must be one of 'mean', 'median', 'fraction'"),
+        ({"threshold": np.nan}, "threshold must be a finite number"),
+        ({"fraction": 1.5}, r"fraction must be a number in \[0, 1\]"),
+        ({"groups": PP_GROUPS[:-1]}, "groups has 9 entries but y_true has 10"),
+        ({"groups": [None] * 10}, "groups contains a missing patient id"),
+        ({"y_true": PP_TRUE * 2}, "y_true must hold the labels 0"),
+        ({"y_score": PP_SCORE[:, None]}, r"y_score must be the IDC score"),
+        ({"y_score": np.full(10, np.inf)}, "y_score contains NaN or infinity"),
+    ],
+)
+def test_patient_predictions_bad_input(kwargs, message):
+    arguments = {"y_score": PP_SCORE, "groups": PP_GROUPS, "y_true": PP_TRUE}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        patient_predictions(**arguments)
+
+
+def test_patient_predictions_without_y_true_names_y_score():
+    with pytest.raises(ValueError, match="groups has 2 entries but y_score has 3"):
+        patient_predictions([0.1, 0.2, 0.3], ["a", "b"])
+    with pytest.raises(ValueError, match="y_score is empty"):
+        patient_predictions([], [])
