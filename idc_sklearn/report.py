@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from idc_sklearn._files import atomic_write
 from idc_sklearn.metrics import patient_scores
 from idc_sklearn.plotting import plot_comparison
 
@@ -198,7 +199,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / name for name in REPORT_FILES]
     csv, markdown, chart, folds, predictions, patients = paths
-    table.to_csv(csv)
+    _write_csv(table, csv)
     sections = [
         "# IDC model comparison",
         description,
@@ -221,9 +222,18 @@ def write_report(
         "`predictions.csv`; every patient's scores: `patients.csv`.",
         _markdown(format_folds(details.folds)),
     ]
-    markdown.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
-    plot_comparison(table).savefig(chart, dpi=150)
-    details.folds.to_csv(folds, index=False)
-    details.predictions.to_csv(predictions)
-    patient_table(details.predictions).to_csv(patients, index=False)
+    with atomic_write(markdown, "w") as f:
+        f.write("\n\n".join(sections) + "\n")
+    figure = plot_comparison(table)
+    with atomic_write(chart) as f:
+        figure.savefig(f, format="png", dpi=150)
+    _write_csv(details.folds, folds, index=False)
+    _write_csv(details.predictions, predictions)
+    _write_csv(patient_table(details.predictions), patients, index=False)
     return paths
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, **kwargs) -> None:
+    # Each file is whole or absent: an interrupted run leaves no torn table.
+    with atomic_write(path, "w", newline="") as f:
+        frame.to_csv(f, **kwargs)
