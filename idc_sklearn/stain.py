@@ -462,8 +462,8 @@ class MacenkoNormalizer(_StainNormalizer):
     >>> idc = make_idc_patches(n_patients=2, patches_per_patient=4, random_state=0)
     >>> reference, other = idc.data[:4], idc.data[4:]  # two patients' patches
     >>> normalizer = MacenkoNormalizer().fit(reference)
-    >>> normalizer.stain_matrix_.round(2)  # haematoxylin, eosin
-    array([[...]])
+    >>> normalizer.stain_matrix_.shape  # haematoxylin and eosin, unit vectors
+    (2, 3)
     >>> normalizer.transform(other).shape
     (4, 50, 50, 3)
     """

@@ -285,5 +285,5 @@ def test_masked_percentile_matches_numpy():
 
 
 def test_docstring_examples_run():
-    failures, tests = doctest.testmod(stain, optionflags=doctest.ELLIPSIS)
+    failures, tests = doctest.testmod(stain)
     assert tests > 0 and failures == 0
