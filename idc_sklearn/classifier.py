@@ -11,6 +11,7 @@ baselines subclass it the same way.
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -32,6 +33,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from idc_sklearn import checkpoint
 from idc_sklearn._device import AutoDeviceMixin, check_device, resolve_device
 from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch
 from idc_sklearn.batching import (
@@ -152,6 +154,15 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         with :class:`torch.amp.GradScaler` so small gradients do not vanish).
         Faster on GPUs and on CPUs with bfloat16 units (AMX, AVX-512 BF16);
         probabilities agree with float32 to a few parts in a thousand.
+    checkpoint_dir : str, path-like or None, default=None
+        Write the whole training state (weights, optimiser, scheduler and
+        early-stopping state, history, random state, the class-balancing
+        sampler) to ``<checkpoint_dir>/checkpoint.safetensors`` after every epoch,
+        atomically (see :mod:`idc_sklearn.checkpoint`). A later ``fit`` with the
+        same ``checkpoint_dir``, parameters and data resumes after the last
+        complete epoch and, seeded on the CPU, ends with the same weights as an
+        uninterrupted fit; a finished fit is loaded, not repeated. A checkpoint
+        of other parameters or data is refused, never overwritten.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and dropout. The same seed
         gives the same fitted model and probabilities on CPU. The global torch
@@ -220,6 +231,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         augment=None,
         tta=False,
         precision="float32",
+        checkpoint_dir=None,
         random_state=None,
         device="auto",
         criterion=nn.CrossEntropyLoss,
@@ -240,6 +252,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         self.augment = augment
         self.tta = tta
         self.precision = precision
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         kwargs.setdefault("iterator_train__shuffle", True)
         super().__init__(
@@ -298,6 +311,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         "augment": _options(AUGMENT_MODES),
         "tta": ["boolean"],
         "precision": [StrOptions(set(PRECISIONS))],
+        "checkpoint_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -491,6 +505,8 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             )
             kwargs["sampler"] = sampler
             n_patches = len(sampler)
+        # Kept so a checkpoint can save (and a resumed fit restore) its generator.
+        self._train_sampler = kwargs.get("sampler")
         if n_patches % kwargs["batch_size"] == 1:
             # A last batch of one patch makes BatchNorm fail in training mode;
             # dropping it skips one (shuffled, so random) patch per epoch.
@@ -672,7 +688,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             self._learn_input_statistics(X)
             with self._seeded():
                 self.initialize()
-        return self._train(X, y, groups, **fit_params)
+        return self._train(X, y, groups, resume=fresh, **fit_params)
 
     def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
         """Train for ``max_epochs`` more epochs, keeping the current weights.
@@ -691,14 +707,82 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
                 self.initialize()
         return self._train(X, y, groups, **fit_params)
 
-    def _train(self, X: np.ndarray, y: np.ndarray, groups, **fit_params):
-        """skorch's training loop on validated patches and labels."""
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, groups, *, resume=False, **fit_params
+    ):
+        """skorch's training loop on validated patches and labels.
+
+        With ``checkpoint_dir`` set and ``resume`` (a fresh ``fit``), a checkpoint
+        of the same parameters and data is loaded first and only the epochs that
+        are left are trained.
+        """
         y = self._encode(y)
         if groups is not None:
             fit_params["groups"] = groups
         self.n_features_in_ = int(np.prod(self.patch_shape))
+        epochs = fit_params.pop("epochs", self.max_epochs)
+        self._resume_state = None
+        if self.checkpoint_dir is not None:
+            self._fingerprint = checkpoint._fingerprint(self, X, y, groups)
+            if resume:
+                epochs = self._load_checkpoint(epochs)
+                if epochs == 0:
+                    return self
+        self._epochs_target = len(self.history) + epochs
         with self._seeded():
-            return super().partial_fit(X, y, **fit_params)
+            return super().partial_fit(X, y, epochs=epochs, **fit_params)
+
+    # -- checkpoints (checkpoint_dir) --
+
+    def _load_checkpoint(self, epochs: int) -> int:
+        """Load ``checkpoint_dir``'s checkpoint, if any; the epochs left to train."""
+        found = checkpoint.load_checkpoint(self.checkpoint_dir)
+        if found is None:
+            return epochs
+        tensors, metadata = found
+        path = os.path.join(self.checkpoint_dir, checkpoint.CHECKPOINT_FILE)
+        checkpoint.check_fingerprint(path, metadata, self._fingerprint)
+        checkpoint.restore_weights(self, tensors, metadata)
+        done = len(self.history)
+        if metadata["finished"] or done >= epochs:
+            return 0
+        # Callback and random states are restored once training has begun
+        # (notify), where the callbacks' own on_train_begin would reset them.
+        self._resume_state = (tensors, metadata)
+        return epochs - done
+
+    def _training_finished(self) -> bool:
+        if len(self.history) >= self._epochs_target:
+            return True
+        # Early stopping ends training by raising KeyboardInterrupt, as a user's
+        # Ctrl-C does; its counters tell the two apart.
+        return any(
+            getattr(cb, "misses_", 0) >= getattr(cb, "patience", np.inf)
+            for _, cb in self.callbacks_
+        )
+
+    def notify(self, method_name, **cb_kwargs):
+        super().notify(method_name, **cb_kwargs)
+        if self.checkpoint_dir is None:
+            return
+        pending = self.__dict__.get("_resume_state")
+        if method_name == "on_train_begin" and pending is not None:
+            checkpoint.restore_callbacks(self, *pending)
+        elif method_name == "on_epoch_begin" and pending is not None:
+            checkpoint.restore_random_state(self, *pending)
+            self._resume_state = None
+        elif method_name == "on_epoch_end" or (
+            # At the end the weights may be the best epoch's (restored by early
+            # stopping); only a finished fit is saved then, never an interrupted
+            # one, whose last epoch's checkpoint stays.
+            method_name == "on_train_end" and self._training_finished()
+        ):
+            checkpoint.save_checkpoint(
+                self,
+                self.checkpoint_dir,
+                fingerprint=self._fingerprint,
+                finished=method_name == "on_train_end",
+            )
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order.

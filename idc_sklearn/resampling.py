@@ -192,6 +192,15 @@ class EpochResampler:
             indices = self._rng.permutation(indices)
         return indices
 
+    @property
+    def rng_state(self) -> dict:
+        """The state of the sampler's generator (for resumable training)."""
+        return self._rng.bit_generator.state
+
+    @rng_state.setter
+    def rng_state(self, state: dict) -> None:
+        self._rng.bit_generator.state = state
+
     def __iter__(self):
         return iter(self.resample().tolist())
 
