@@ -53,7 +53,15 @@ _PUBLIC = {
     "patient_predictions": "idc_sklearn.metrics",
     "paired_bootstrap": "idc_sklearn.metrics",
     "compare_models": "idc_sklearn.comparison",
+    # figures (matplotlib; no torch)
     "plot_comparison": "idc_sklearn.plotting",
+    "plot_learning_curves": "idc_sklearn.plotting",
+    "plot_roc_curves": "idc_sklearn.plotting",
+    "plot_precision_recall_curves": "idc_sklearn.plotting",
+    "plot_confusion_matrix": "idc_sklearn.plotting",
+    "slide_image": "idc_sklearn.plotting",
+    "plot_slide_heatmap": "idc_sklearn.plotting",
+    "plot_patient_heatmap": "idc_sklearn.plotting",
     # saved models (safetensors, no pickle)
     "save_model": "idc_sklearn.persistence",
     "load_model": "idc_sklearn.persistence",
