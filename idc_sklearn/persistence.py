@@ -152,7 +152,7 @@ def _is_pipeline(cls: type) -> bool:
     )
 
 
-def _init_params(obj) -> dict:
+def _init_params(obj, where: str) -> dict:
     """``get_params(deep=False)``, or the attributes named like ``__init__``'s."""
     if hasattr(obj, "get_params"):
         return obj.get_params(deep=False)
@@ -161,6 +161,12 @@ def _init_params(obj) -> dict:
         for p in inspect.signature(type(obj).__init__).parameters.values()
         if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
+    missing = [name for name in names if not hasattr(obj, name)]
+    if missing:
+        raise _Refused(
+            f"{where} does not keep its __init__ argument {missing[0]!r} as an "
+            "attribute, so it cannot be rebuilt from its parameters."
+        )
     return {name: getattr(obj, name) for name in names}
 
 
@@ -265,6 +271,12 @@ class _Encoder:
         }
 
     def object(self, obj, where: str, key: str) -> dict:
+        if isinstance(obj, torch.nn.Module):
+            raise _Refused(
+                f"{where} is a {type(obj).__name__} module instance; save_model "
+                "stores a network given as its class (module=MLBNInception) with "
+                "module__* parameters, whose weights it saves."
+            )
         name = _class_name(type(obj))
         if name is None or name.startswith("torch."):
             raise _Refused(
@@ -276,7 +288,7 @@ class _Encoder:
         node = f"o{self._objects}"
         self._objects += 1
         label = f"{where} ({_describe(obj)})"
-        params = _init_params(obj)
+        params = _init_params(obj, label)
         if _is_pipeline(type(obj)):
             params = self.pipeline_params(obj, params, label, node)
         else:
@@ -344,6 +356,7 @@ class _Decoder:
         self.tensors = tensors
         self.device = device
         self.path = path
+        self.warnings: list[str] = []
 
     def value(self, data, where: str):
         if data is None or isinstance(data, (bool, int, float, str)):
@@ -440,12 +453,10 @@ class _Decoder:
         saved = net.get_params(deep=False)["device"]
         if saved != "auto" and torch.device(saved).type == "cuda":
             if not torch.cuda.is_available():
-                warnings.warn(
+                self.warnings.append(
                     f"{self.path} holds {label} with device={saved!r}, and no CUDA "
                     "device is present here; it is loaded on the CPU "
-                    '(device="cpu"). Pass load_model(..., device=...) to choose.',
-                    UserWarning,
-                    stacklevel=5,
+                    '(device="cpu"). Pass load_model(..., device=...) to choose.'
                 )
                 return "cpu"
         return saved
@@ -613,4 +624,6 @@ def load_model(path: str | os.PathLike, *, device: str | None = None):
         ) from None
     if not hasattr(estimator, "get_params"):
         raise FileFormatError(f"{where!r} holds no estimator.")
+    for message in decoder.warnings:
+        warnings.warn(message, UserWarning, stacklevel=2)
     return estimator
