@@ -27,7 +27,9 @@ class PatchDataset(Dataset):
     prediction loop sees the same batch structure as training.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray | None = None) -> None:
+    def __init__(
+        self, X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor | None = None
+    ) -> None:
         self.X = X
         self.y = y
 
@@ -35,6 +37,17 @@ class PatchDataset(Dataset):
         return len(self.X)
 
     def _batch(self, index) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(self.X, torch.Tensor):
+            # Patches resident on the training device (``data_on_device=True``):
+            # the batch is gathered there; only the indices cross over.
+            index = torch.as_tensor(index, device=self.X.device)
+            patches = self.X[index]
+            labels = (
+                torch.zeros(len(index), dtype=torch.int64, device=self.X.device)
+                if self.y is None
+                else self.y[index]
+            )
+            return patches, labels
         patches = torch.from_numpy(np.ascontiguousarray(self.X[index]))
         if self.y is None:
             labels = torch.zeros(patches.shape[0], dtype=torch.int64)

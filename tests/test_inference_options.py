@@ -163,3 +163,21 @@ def test_batch_losses_are_floats_read_once_per_epoch(data):
         assert epoch["train_loss"] == pytest.approx(np.average(losses, weights=sizes))
         valid = [b["valid_loss"] for b in epoch["batches"] if "valid_loss" in b]
         assert valid and all(type(v) is float for v in valid)
+
+
+# -- data resident on the training device --
+
+
+def test_data_on_device_gives_the_same_fit(data):
+    X, y, groups = data
+    fits = [
+        MLBNInceptionClassifier(
+            **{**TINY, "data_on_device": on_device, "resample": "over"}
+        ).fit(X, y, groups=groups)
+        for on_device in (False, True)
+    ]
+    assert fits[0].history[:, "valid_bacc"] == fits[1].history[:, "valid_bacc"]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+    dataset = fits[1].get_dataset(X, y)
+    assert isinstance(dataset.X, torch.Tensor) and dataset.X.dtype == torch.uint8
+    assert not isinstance(fits[0].get_dataset(X, y).X, torch.Tensor)
