@@ -13,7 +13,9 @@ patch it transforms to the reference's colours:
 
 Both take patches as the library's estimators do, 4-D ``(n, height, width, 3)`` or
 flattened 2-D (read through ``patch_shape``), on the 0-255 scale, and return them in
-the same form and dtype (uint8 in, uint8 out, rounded and clipped). Patches are
+the same form and dtype (uint8 in, uint8 out, rounded and clipped); with 2-D input,
+``set_output(transform="pandas")`` returns a DataFrame whose columns are the input's
+(``get_feature_names_out``: each value maps to itself). Patches are
 converted to float a chunk at a time, so transforming the whole IDC archive (277,524
 uint8 patches) never makes a float copy of it.
 
