@@ -100,7 +100,9 @@ def plot_roc_curves(
     Returns
     -------
     figure : matplotlib.figure.Figure
+        The figure holding the axes.
     ax : matplotlib.axes.Axes
+        The axes the curves are drawn on, with their legend.
     displays : dict of str to sklearn.metrics.RocCurveDisplay
         One per model, drawn by ``RocCurveDisplay.from_predictions``; its
         ``roc_auc`` and ``line_`` are the model's AUC and curve.
@@ -136,7 +138,9 @@ def plot_precision_recall_curves(
     Returns
     -------
     figure : matplotlib.figure.Figure
+        The figure holding the axes.
     ax : matplotlib.axes.Axes
+        The axes the curves are drawn on, with their legend.
     displays : dict of str to sklearn.metrics.PrecisionRecallDisplay
         One per model, drawn by ``PrecisionRecallDisplay.from_predictions``; its
         ``average_precision`` and ``line_`` are the model's AP and curve.
@@ -199,10 +203,16 @@ def plot_confusion_matrix(
     Returns
     -------
     figure : matplotlib.figure.Figure
+        The figure holding the axes (and the colour bar).
     ax : matplotlib.axes.Axes
+        The axes the matrix is drawn on.
     display : sklearn.metrics.ConfusionMatrixDisplay
         Its ``confusion_matrix`` holds the numbers drawn; ``im_`` and
         ``text_`` the artists.
+
+    See Also
+    --------
+    plot_roc_curves : Curves over every threshold of the scores.
 
     Examples
     --------

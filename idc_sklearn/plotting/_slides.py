@@ -297,6 +297,7 @@ def plot_slide_heatmap(
     Returns
     -------
     figure : matplotlib.figure.Figure
+        The figure holding the panels and the colour bar.
     axes : list of matplotlib.axes.Axes
         The probability panel, then the label panel when ``labels`` is given.
     artists : dict
@@ -454,7 +455,17 @@ def plot_patient_heatmap(
         The patient to show; may be None when the dataset holds one patient.
     show_labels : bool, default=True
         Draw the true labels (the frame's ``target``) beside the probabilities.
-    downsample, cmap, alpha, background, ax, path
+    downsample : int or "auto", default="auto"
+        As in :func:`plot_slide_heatmap`.
+    cmap : str or matplotlib Colormap, default="RdYlBu_r"
+        As in :func:`plot_slide_heatmap`.
+    alpha : float, default=0.5
+        As in :func:`plot_slide_heatmap`.
+    background : int or (int, int, int), default=255
+        As in :func:`plot_slide_heatmap`.
+    ax : matplotlib Axes or sequence of Axes, default=None
+        As in :func:`plot_slide_heatmap`.
+    path : str or path-like, default=None
         As in :func:`plot_slide_heatmap`.
 
     Returns
@@ -468,6 +479,10 @@ def plot_patient_heatmap(
     ValueError
         If ``patient`` is not in the dataset (the message lists some that are), or
         ``proba`` has neither the dataset's nor the patient's length.
+
+    See Also
+    --------
+    slide_image : The slide alone, as an array.
 
     Examples
     --------

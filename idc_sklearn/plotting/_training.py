@@ -116,6 +116,10 @@ def plot_learning_curves(
     ValueError
         If the history is empty or records none of the columns above.
 
+    See Also
+    --------
+    idc_sklearn.default_callbacks : The callbacks that record these columns.
+
     Examples
     --------
     >>> from idc_sklearn.plotting import plot_learning_curves
