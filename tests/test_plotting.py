@@ -368,6 +368,21 @@ def test_patient_heatmap_from_each_loader(synthetic, sample):
         assert heat.count() > 0
 
 
+def test_patient_heatmap_from_load_idc(idc_sample_root, sample, tmp_path):
+    from idc_sklearn import load_idc
+
+    loaded = load_idc(idc_sample_root, patients=["8864"], progress=False)
+    proba = loaded.target * 0.9 + 0.05
+    path = tmp_path / "8864.png"
+    _, _, artists = plot_patient_heatmap(loaded, proba, path=path, downsample=1)
+    rows = np.flatnonzero(sample.frame["patient"] == "8864")
+    _, _, expected = plot_patient_heatmap(sample, proba, patient="8864", downsample=1)
+    np.testing.assert_array_equal(
+        artists["slide"][0].get_array(), expected["slide"][0].get_array()
+    )
+    assert len(rows) == len(loaded.target) and path.is_file()
+
+
 def test_patient_heatmap_matches_the_slide(synthetic):
     rows = np.flatnonzero(synthetic.frame["patient"] == "synth02")
     part = synthetic.frame.iloc[rows]

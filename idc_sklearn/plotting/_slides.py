@@ -495,6 +495,7 @@ def plot_patient_heatmap(
     'patient synth01: IDC probability'
     """
     rows, patient = _patient_rows(dataset, patient)
+    path = check_path(path)
     if not isinstance(show_labels, (bool, np.bool_)):
         raise TypeError(f"show_labels must be True or False; got {show_labels!r}.")
     frame = dataset.frame.iloc[rows]
@@ -533,5 +534,5 @@ def plot_patient_heatmap(
         path=None,
     )
     axes[0].set_title(f"patient {patient}: {axes[0].get_title()}")
-    save(figure, check_path(path))
+    save(figure, path)
     return figure, axes, artists
