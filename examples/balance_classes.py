@@ -7,8 +7,9 @@ minority class. This example balances the classes four ways and scores each on
 held-out patients:
 
 - ``class_weight="balanced"``: weight the loss, draw nothing;
-- ``resample="over"``: the estimator draws a class-balanced training set afresh
-  each epoch, by index, inside its own patient split (the recommended way);
+- ``resample="over"`` (the default of ``MLBNInceptionClassifier``): the estimator
+  draws a class-balanced training set afresh each epoch, by index, inside its own
+  patient split (the recommended way);
 - imbalanced-learn's ``RandomOverSampler`` in an imbalanced-learn ``Pipeline``,
   which takes flattened 2-D patches;
 - :class:`~idc_sklearn.PatchResampler`, the same sampler on 4-D patch arrays.
@@ -76,11 +77,16 @@ def small_mlbn(**params):
     )
 
 
+# Every way but the second turns the estimator's own resampling off, so that the
+# classes are balanced once.
 models = {
-    "class weights": small_mlbn(class_weight="balanced"),
+    "class weights": small_mlbn(class_weight="balanced", resample=None),
     'resample="over"': small_mlbn(resample="over"),
     "RandomOverSampler on 2-D patches": Pipeline(
-        [("balance", RandomOverSampler(random_state=0)), ("clf", small_mlbn())]
+        [
+            ("balance", RandomOverSampler(random_state=0)),
+            ("clf", small_mlbn(resample=None)),
+        ]
     ),
     "PatchResampler on 4-D patches": Pipeline(
         [
@@ -88,7 +94,7 @@ models = {
                 "balance",
                 PatchResampler("over", random_state=0, patch_shape=PATCH_SHAPE),
             ),
-            ("clf", small_mlbn()),
+            ("clf", small_mlbn(resample=None)),
         ]
     ),
 }

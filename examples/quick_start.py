@@ -60,8 +60,8 @@ print("test patients:", sorted(set(patients[test])))
 # Fit
 # ---
 # ``groups`` reaches the network's own early-stopping split, so its validation
-# patients are held out whole too. ``resample="over"`` balances the classes afresh
-# each epoch, as the paper did.
+# patients are held out whole too. ``resample="over"`` (the default) balances the
+# classes afresh each epoch, as the paper did.
 from idc_sklearn import MLBNInceptionClassifier
 
 clf = MLBNInceptionClassifier(

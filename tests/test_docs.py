@@ -1,0 +1,97 @@
+"""The docs cannot drift: every public name is in the API reference, every page is
+reachable, and every snippet of the user guide runs.
+
+The Sphinx build itself (``python -m sphinx -W -b html docs docs/_build/html``) runs
+in CI; these checks are the fast part of it.
+"""
+
+from __future__ import annotations
+
+import doctest
+import re
+
+from conftest import REPO_ROOT
+
+import idc_sklearn
+
+DOCS = REPO_ROOT / "docs"
+# Pages Sphinx does not build from docs/ itself: its output and generated pages.
+GENERATED = {"_build", "_templates", "generated", "auto_examples"}
+
+
+def autosummary_names(rst: str) -> list[str]:
+    """The entries of every ``autosummary`` directive in ``rst``."""
+    names = []
+    for block in re.finditer(
+        r"^\.\. autosummary::\n((?:[ \t]+.*\n|\n)+)", rst, flags=re.MULTILINE
+    ):
+        for line in block.group(1).splitlines():
+            entry = line.strip()
+            if entry and not entry.startswith(":"):
+                names.append(entry)
+    return names
+
+
+def test_api_reference_lists_every_public_name_once():
+    listed = autosummary_names((DOCS / "api.rst").read_text(encoding="utf-8"))
+    missing = sorted(set(idc_sklearn.__all__) - set(listed))
+    assert not missing, (
+        f"docs/api.rst lacks {missing}: add each to the autosummary of its section"
+    )
+    unknown = sorted(set(listed) - set(idc_sklearn.__all__))
+    assert not unknown, f"docs/api.rst lists {unknown}, not in idc_sklearn.__all__"
+    repeated = sorted({name for name in listed if listed.count(name) > 1})
+    assert not repeated, f"docs/api.rst lists {repeated} more than once"
+
+
+def test_autosummary_names_reads_entries_not_options():
+    rst = (
+        ".. autosummary::\n   :toctree: generated/\n\n   load_idc\n   SCORING\n"
+        "\nText after the directive\n"
+    )
+    assert autosummary_names(rst) == ["load_idc", "SCORING"]
+
+
+def toctree_entries(rst: str) -> set[str]:
+    entries = set()
+    for block in re.finditer(
+        r"^\.\. toctree::\n((?:[ \t]+.*\n|\n)+)", rst, flags=re.MULTILINE
+    ):
+        for line in block.group(1).splitlines():
+            entry = line.strip()
+            if entry and not entry.startswith(":"):
+                entries.add(entry)
+    return entries
+
+
+def test_every_page_is_in_the_index():
+    pages = {
+        str(path.relative_to(DOCS).with_suffix(""))
+        for path in [*DOCS.rglob("*.md"), *DOCS.rglob("*.rst")]
+        if not GENERATED & set(path.relative_to(DOCS).parts)
+        and path.name != "sg_execution_times.rst"
+    }
+    linked = toctree_entries((DOCS / "index.rst").read_text(encoding="utf-8"))
+    missing = sorted(pages - linked - {"index"})
+    assert not missing, f"docs/index.rst's toctrees lack {missing}"
+
+
+def test_user_guide_snippets_run():
+    result = doctest.testfile(
+        str(DOCS / "user_guide.rst"),
+        module_relative=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        raise_on_error=False,
+        verbose=False,
+    )
+    assert result.attempted > 10
+    assert result.failed == 0, "a snippet of docs/user_guide.rst failed; see above"
+
+
+def test_gallery_renders_examples_without_running_them():
+    namespace: dict = {"__file__": str(DOCS / "conf.py")}
+    exec((DOCS / "conf.py").read_text(encoding="utf-8"), namespace)
+    conf = namespace["sphinx_gallery_conf"]
+    # The examples run in tests/test_examples.py; the docs build only renders them.
+    assert conf["plot_gallery"] in (False, "False")
+    assert conf["examples_dirs"] == str(REPO_ROOT / "examples")
