@@ -19,21 +19,21 @@ DOCS = REPO_ROOT / "docs"
 GENERATED = {"_build", "_templates", "generated", "auto_examples"}
 
 
-def autosummary_names(rst: str) -> list[str]:
-    """The entries of every ``autosummary`` directive in ``rst``."""
-    names = []
-    for block in re.finditer(
-        r"^\.\. autosummary::\n((?:[ \t]+.*\n|\n)+)", rst, flags=re.MULTILINE
-    ):
+def directive_entries(rst: str, directive: str) -> list[str]:
+    """The entries (not the options) of every ``directive`` block in ``rst``."""
+    entries = []
+    pattern = rf"^\.\. {directive}::\n((?:[ \t]+.*\n|\n)+)"
+    for block in re.finditer(pattern, rst, flags=re.MULTILINE):
         for line in block.group(1).splitlines():
             entry = line.strip()
             if entry and not entry.startswith(":"):
-                names.append(entry)
-    return names
+                entries.append(entry)
+    return entries
 
 
 def test_api_reference_lists_every_public_name_once():
-    listed = autosummary_names((DOCS / "api.rst").read_text(encoding="utf-8"))
+    api = (DOCS / "api.rst").read_text(encoding="utf-8")
+    listed = directive_entries(api, "autosummary")
     missing = sorted(set(idc_sklearn.__all__) - set(listed))
     assert not missing, (
         f"docs/api.rst lacks {missing}: add each to the autosummary of its section"
@@ -44,24 +44,12 @@ def test_api_reference_lists_every_public_name_once():
     assert not repeated, f"docs/api.rst lists {repeated} more than once"
 
 
-def test_autosummary_names_reads_entries_not_options():
+def test_directive_entries_reads_entries_not_options():
     rst = (
         ".. autosummary::\n   :toctree: generated/\n\n   load_idc\n   SCORING\n"
         "\nText after the directive\n"
     )
-    assert autosummary_names(rst) == ["load_idc", "SCORING"]
-
-
-def toctree_entries(rst: str) -> set[str]:
-    entries = set()
-    for block in re.finditer(
-        r"^\.\. toctree::\n((?:[ \t]+.*\n|\n)+)", rst, flags=re.MULTILINE
-    ):
-        for line in block.group(1).splitlines():
-            entry = line.strip()
-            if entry and not entry.startswith(":"):
-                entries.add(entry)
-    return entries
+    assert directive_entries(rst, "autosummary") == ["load_idc", "SCORING"]
 
 
 def test_every_page_is_in_the_index():
@@ -71,7 +59,8 @@ def test_every_page_is_in_the_index():
         if not GENERATED & set(path.relative_to(DOCS).parts)
         and path.name != "sg_execution_times.rst"
     }
-    linked = toctree_entries((DOCS / "index.rst").read_text(encoding="utf-8"))
+    index = (DOCS / "index.rst").read_text(encoding="utf-8")
+    linked = set(directive_entries(index, "toctree"))
     missing = sorted(pages - linked - {"index"})
     assert not missing, f"docs/index.rst's toctrees lack {missing}"
 
