@@ -60,9 +60,11 @@ def test_every_page_is_in_the_index():
         and path.name != "sg_execution_times.rst"
     }
     index = (DOCS / "index.rst").read_text(encoding="utf-8")
-    linked = set(directive_entries(index, "toctree"))
-    missing = sorted(pages - linked - {"index"})
+    linked = directive_entries(index, "toctree")
+    missing = sorted(pages - set(linked) - {"index"})
     assert not missing, f"docs/index.rst's toctrees lack {missing}"
+    repeated = sorted({page for page in linked if linked.count(page) > 1})
+    assert not repeated, f"docs/index.rst's toctrees list {repeated} more than once"
 
 
 def test_user_guide_snippets_run():
