@@ -33,13 +33,12 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "generated/*.examples"]
+exclude_patterns = ["_build"]
 # The pages written for GitHub link each other by file name; MyST resolves those.
 myst_heading_anchors = 3
 
 # -- API reference --
 autosummary_generate = True
-autodoc_default_options = {"members": False}
 autodoc_typehints = "none"  # numpydoc's Parameters sections already give the types
 # Class pages list their own public methods (templates/autosummary/class.rst);
 # numpydoc's extra member tables would repeat every method inherited from skorch.

@@ -24,7 +24,7 @@ out on purpose: a blend of two patches is not plausible tissue.
 # Sizes
 # -----
 # 8 synthetic patients of 80 patches, 32x32 pixels, a small network, 6 epochs:
-# under a minute on 2 CPU cores.
+# about a minute on 2 CPU cores (four fits).
 N_PATIENTS, PATCHES_PER_PATIENT, PATCH_SIZE = 8, 80, 32
 NETWORK = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
 MAX_EPOCHS = 6
