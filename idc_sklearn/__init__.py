@@ -23,6 +23,9 @@ _PUBLIC = {
     "EpochResampler": "idc_sklearn.resampling",
     "BatchNormRecalibration": "idc_sklearn.callbacks",
     "default_callbacks": "idc_sklearn.callbacks",
+    # data-parallel training through Accelerate (imports accelerate)
+    "AcceleratedMLBNInceptionClassifier": "idc_sklearn.accelerated",
+    "AcceleratePatchNetMixin": "idc_sklearn.accelerated",
     # training-time augmentation (torch only)
     "augment_batch": "idc_sklearn.augmentation",
     "dihedral": "idc_sklearn.augmentation",
