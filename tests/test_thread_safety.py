@@ -13,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import TINY, make_patches
 
 from idc_sklearn import MLBNInceptionClassifier, make_baseline
 
 N_THREADS = 8
 ROUNDS = 3
-PATCH = (16, 16, 3)
+PATCH = TINY["patch_shape"]
 
 
 def _patches(seed: int, n: int) -> np.ndarray:
@@ -27,23 +28,14 @@ def _patches(seed: int, n: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def training():
-    X = _patches(0, 48)
-    y = np.tile([0, 1], 24)
-    X[y == 1, 4:12, 4:12] //= 3
+    X, y, _ = make_patches(n=48, size=PATCH[0])
     return X, y
 
 
 @pytest.fixture(scope="module")
 def mlbn(training):
     return MLBNInceptionClassifier(
-        filters=(3, 3),
-        head_units=(4,),
-        patch_shape=PATCH,
-        max_epochs=1,
-        batch_size=8,
-        train_split=None,
-        verbose=0,
-        random_state=0,
+        **{**TINY, "max_epochs": 1, "batch_size": 8, "train_split": None}
     ).fit(*training)
 
 
