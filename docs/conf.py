@@ -47,6 +47,23 @@ numpydoc_show_inherited_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
+
+def skip_metadata_request_methods(app, what, name, obj, skip, options):
+    """Leave out ``set_fit_request`` and its kin.
+
+    scikit-learn generates them on every estimator that takes metadata; their
+    docstrings point into scikit-learn's own glossary, and its user guide
+    documents them.
+    """
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", skip_metadata_request_methods)
+
+
 # -- gallery: rendered, not executed (the tests run every example) --
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),

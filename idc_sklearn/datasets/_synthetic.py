@@ -554,6 +554,7 @@ def make_idc_patches(
         The same fields as :func:`load_idc`:
 
         data : ndarray of shape (n, patch_size, patch_size, 3), uint8
+            The patches, RGB, channels last.
         target : ndarray of shape (n,), int64
             1 for IDC, 0 for non-IDC (after label noise).
         groups : ndarray of shape (n,), object
