@@ -34,7 +34,8 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
 exclude_patterns = ["_build"]
-# The pages written for GitHub link each other by file name; MyST resolves those.
+# The Markdown pages link to their headings by GitHub's anchors
+# (``comparison.md#the-paired-difference-and-its-interval``); MyST makes them.
 myst_heading_anchors = 3
 
 # -- API reference --
@@ -68,12 +69,9 @@ def setup(app):
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"\.py$",
-    "plot_gallery": "False",
+    "plot_gallery": False,
     "download_all_examples": False,
-    "doc_module": ("idc_sklearn",),
     "backreferences_dir": None,
-    "remove_config_comments": True,
 }
 
 html_theme = "alabaster"
