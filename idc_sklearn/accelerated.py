@@ -16,7 +16,6 @@ import torch
 from skorch.hf import AccelerateMixin
 from torch import nn
 
-from idc_sklearn.callbacks import BatchNormRecalibration
 from idc_sklearn.classifier import MLBNInceptionClassifier
 
 __all__ = ["AcceleratePatchNetMixin", "AcceleratedMLBNInceptionClassifier"]
@@ -43,14 +42,6 @@ def average_batchnorm_statistics(module: nn.Module, accelerator) -> None:
 
 def _silent(text: str) -> None:
     """The training log's sink on every process but the main one."""
-
-
-class _ProcessAveragedRecalibration(BatchNormRecalibration):
-    """:class:`BatchNormRecalibration`, its statistics averaged over the processes."""
-
-    def recalibrate(self, net) -> None:
-        super().recalibrate(net)
-        average_batchnorm_statistics(net.module_, net.accelerator)
 
 
 class AcceleratePatchNetMixin(AccelerateMixin):
@@ -133,13 +124,12 @@ class AcceleratePatchNetMixin(AccelerateMixin):
         super(AccelerateMixin, self)._validate_params()
 
     def initialize(self):
-        # AccelerateMixin.initialize repeats NeuralNet.initialize with the
-        # accelerator's preparation added, which would skip the patch estimator's
-        # own initialize (checks, device_, classes); run that one, then prepare.
-        super(AccelerateMixin, self).initialize()
-        self._wrapped_with_accelerator = False  # everything was just built afresh
-        self._initialize_accelerator()
-        return self
+        # AccelerateMixin.initialize is NeuralNet.initialize with the accelerator's
+        # preparation added; the patch estimator's own first steps (checks,
+        # device_, classes) come before it.
+        self._prepare_initialize()
+        self._wrapped_with_accelerator = False  # everything is built afresh
+        return super().initialize()
 
     def _initialize_callbacks(self):
         # skorch's "auto" sink is the accelerator's print, which PrintLog calls
@@ -171,15 +161,13 @@ class AcceleratePatchNetMixin(AccelerateMixin):
         finally:
             self._criteria = criteria
 
-    @property
-    def _default_callbacks(self):
-        return [
-            (
-                name,
-                _ProcessAveragedRecalibration() if name == "bn_recalibration" else cb,
-            )
-            for name, cb in super()._default_callbacks
-        ]
+    def reduce_batchnorm_statistics(self) -> None:
+        """Average the re-measured BatchNorm statistics over the processes.
+
+        :class:`~idc_sklearn.BatchNormRecalibration` calls it after each
+        measurement.
+        """
+        average_batchnorm_statistics(self.module_, self.accelerator)
 
     def validation_step(self, batch, **fit_params):
         step = super().validation_step(batch, **fit_params)

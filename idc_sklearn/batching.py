@@ -73,10 +73,31 @@ def _identity(batch):
     return batch
 
 
-def _yields_batches(dataset) -> bool:
+def _root(dataset, index: np.ndarray | None = None):
+    """The dataset under any (nested) Subsets, and the indices the Subsets pick."""
     while isinstance(dataset, Subset):
+        picked = np.asarray(dataset.indices)
+        index = picked if index is None else picked[index]
         dataset = dataset.dataset
-    return isinstance(dataset, PatchDataset)
+    return dataset, index
+
+
+def _yields_batches(dataset) -> bool:
+    return isinstance(_root(dataset)[0], PatchDataset)
+
+
+def dataset_labels(dataset) -> np.ndarray:
+    """The encoded labels of a dataset with a ``y`` or of a (nested) Subset of one."""
+    root, index = _root(dataset)
+    y = getattr(root, "y", None)
+    if y is None:
+        raise ValueError(
+            f"the dataset {type(root).__name__} holds no labels (its y is None)."
+        )
+    if isinstance(y, torch.Tensor):
+        y = y.cpu().numpy()
+    y = np.asarray(y)
+    return y if index is None else y[index]
 
 
 class PatchDataLoader(DataLoader):

@@ -26,6 +26,8 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import Subset
 
+from idc_sklearn.batching import dataset_labels
+
 __all__ = ["BatchNormRecalibration", "default_callbacks", "recalibrate_batchnorm"]
 
 # Early stopping and the learning-rate plateau follow the authors' Keras recipe:
@@ -37,6 +39,9 @@ VALIDATION_CALLBACKS = ("valid_loss", "valid_bacc", "lr_scheduler", "early_stopp
 
 def _valid_balanced_accuracy(net, X, y):
     """Balanced accuracy on the internal validation set, on encoded labels."""
+    if y is None:
+        # skorch passes no labels with use_caching=False; the dataset has them.
+        y = dataset_labels(X)
     return balanced_accuracy_score(y, net.predict_proba(X).argmax(axis=1))
 
 
@@ -177,6 +182,10 @@ class BatchNormRecalibration(Callback):
             net.prepare_batch(x.to(net.device, non_blocking=True)) for x, _ in iterator
         )
         recalibrate_batchnorm(net.module_, batches)
+        # Data-parallel estimators average the statistics over their processes.
+        reduce = getattr(net, "reduce_batchnorm_statistics", None)
+        if reduce is not None:
+            reduce()
 
     def __getstate__(self):
         # Never pickle the training data with a fitted model.

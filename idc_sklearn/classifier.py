@@ -31,7 +31,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 from skorch.utils import TeeGenerator
 from torch import nn
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from idc_sklearn import checkpoint
 from idc_sklearn._device import AutoDeviceMixin, check_device, resolve_device
@@ -40,6 +40,7 @@ from idc_sklearn.batching import (
     NORMALIZE_MODES,
     PatchDataLoader,
     PatchDataset,
+    dataset_labels,
     prepare_patches,
 )
 from idc_sklearn.callbacks import default_callbacks
@@ -86,23 +87,6 @@ def _dihedral_views(X: np.ndarray) -> Iterator[np.ndarray]:
             flipped = base[:, ::-1] if rows else base
             yield flipped[:, :, ::-1]
             yield flipped
-
-
-def _dataset_labels(dataset) -> np.ndarray:
-    """The encoded labels of a PatchDataset or of a (nested) Subset of one."""
-    index = np.arange(len(dataset))
-    while isinstance(dataset, Subset):
-        index = np.asarray(dataset.indices)[index]
-        dataset = dataset.dataset
-    if getattr(dataset, "y", None) is None:
-        raise ValueError(
-            "resample needs the labels of the training patches; the training "
-            f"dataset {type(dataset).__name__} has none."
-        )
-    y = dataset.y
-    if isinstance(y, torch.Tensor):
-        y = y.cpu().numpy()
-    return np.asarray(y)[index]
 
 
 class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
@@ -453,7 +437,9 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             seed = int(self.random_state)
         else:
             seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        device = torch.device(resolve_device(self.__dict__["device"]))
+        device = torch.device(
+            self.__dict__.get("device_") or resolve_device(self.__dict__["device"])
+        )
         cuda = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
@@ -466,6 +452,11 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         return default_callbacks(validation=self.train_split is not None)
 
     def initialize(self):
+        self._prepare_initialize()
+        return super().initialize()
+
+    def _prepare_initialize(self) -> None:
+        """What ``initialize`` does before skorch builds the components."""
         self._validate_constraints()
         self._resolve_device()
         if not hasattr(self, "classes_inferred_") and self.classes is None:
@@ -473,7 +464,6 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             # dataset's two classes.
             self.classes_inferred_ = np.array([0, 1])
             self.class_weight_ = None
-        return super().initialize()
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
@@ -522,7 +512,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             # torch's generator, which random_state seeds.
             seed = int(torch.randint(np.iinfo(np.int32).max, (1,)).item())
             sampler = EpochResampler(
-                _dataset_labels(dataset),
+                dataset_labels(dataset),
                 self.resample,
                 shuffle=kwargs.pop("shuffle", True),
                 random_state=seed,

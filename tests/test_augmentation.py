@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import numpy as np
@@ -11,7 +10,6 @@ import torch
 from conftest import requires_cuda
 from skimage.color import hed2rgb, rgb2hed, rgb_from_hed
 
-from idc_sklearn import augmentation
 from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch, dihedral, hed_jitter
 
 
@@ -220,11 +218,6 @@ def test_bad_sigma_is_named_with_what_was_expected(sigma):
 def test_bad_batch_is_named(func, x, match):
     with pytest.raises(ValueError, match=match):
         func(x)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(augmentation)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # -- GPU --

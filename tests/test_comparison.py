@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import itertools
 import subprocess
 import sys
@@ -486,10 +485,3 @@ def test_errors_name_the_argument(idc, change, error, match):
         arguments[name] = value
     with pytest.raises(error, match=match):
         compare_models(**arguments, progress=False)
-
-
-def test_docstring_examples():
-    import idc_sklearn.comparison
-
-    result = doctest.testmod(idc_sklearn.comparison)
-    assert result.attempted > 0 and result.failed == 0

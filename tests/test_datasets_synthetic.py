@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from idc_sklearn import make_idc_patches
-from idc_sklearn.datasets import _loader, _synthetic
+from idc_sklearn.datasets import _loader
 
 FRAME_DTYPES = {
     "patient": "str",
@@ -197,9 +195,3 @@ def test_colour_histograms_learn_something_but_stay_imperfect(default):
 def test_bad_arguments_name_argument_value_and_expectation(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_idc_patches(**kwargs)
-
-
-@pytest.mark.parametrize("module", [_synthetic, _loader])
-def test_docstring_examples_run(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0

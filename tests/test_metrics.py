@@ -1,6 +1,5 @@
 """Tests of idc_sklearn.metrics: the scorers, patient_scores and paired_bootstrap."""
 
-import doctest
 import warnings
 
 import numpy as np
@@ -370,13 +369,6 @@ def test_bootstrap_errors_name_the_argument(kwargs, error, match):
     arguments = {"y_true": Y9, "pred_a": labels, "pred_b": labels, "groups": G9}
     with pytest.raises(error, match=match):
         paired_bootstrap(**{**arguments, **kwargs})
-
-
-def test_docstring_examples():
-    import idc_sklearn.metrics
-
-    result = doctest.testmod(idc_sklearn.metrics)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # patient_predictions: three patients, the second (ids sort numerically) with no IDC.

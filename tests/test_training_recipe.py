@@ -297,3 +297,11 @@ def test_augment_is_seeded_and_training_only(imbalanced):
     np.testing.assert_array_equal(fits[0].predict_proba(X), a)
     with pytest.raises(ValueError, match=r"'augment' parameter .*'dihedral'.*'flip'"):
         tiny(augment="flip").fit(X, y, groups=groups)
+
+
+def test_valid_bacc_reads_labels_from_the_dataset_without_caching(imbalanced):
+    X, y, groups, _ = imbalanced
+    cached = tiny(max_epochs=1).fit(X, y, groups=groups)
+    uncached = tiny(max_epochs=1, callbacks__valid_bacc__use_caching=False)
+    uncached.fit(X, y, groups=groups)
+    assert uncached.history[:, "valid_bacc"] == cached.history[:, "valid_bacc"]
