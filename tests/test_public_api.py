@@ -39,7 +39,8 @@ data = make_idc_patches(n_patients=4, patches_per_patient=10, patch_size=32,
 models = {name: make_baseline(name, patch_shape=(32, 32, 3)) for name in
           ("color-logreg", "features-rf")}
 compare_models(models, data.data, data.target, data.groups, cv=2, progress=False)
-for argv in (["--help"], ["compare", "--help"]):
+for argv in (["--help"], *([c, "--help"] for c in
+             ("compare", "train", "predict", "heatmap", "info"))):
     try:
         main(argv)
     except SystemExit:
@@ -52,7 +53,8 @@ assert "skorch" not in sys.modules
 
 def test_sklearn_only_paths_never_import_torch():
     # Data, handcrafted baselines, metrics, the comparison of sklearn pipelines and
-    # the command line's help: none of them needs torch, so none loads it.
+    # the command line's help and every subcommand's: none of them needs torch, so
+    # none loads it.
     subprocess.run(
         [sys.executable, "-c", _NO_TORCH], check=True, capture_output=True, text=True
     )
