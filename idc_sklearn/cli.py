@@ -1040,11 +1040,32 @@ def _position(name: str) -> tuple[str, int | None, int | None]:
     )
 
 
+def _read_png(file: Path, height: int, width: int):
+    """One PNG file as RGB, or None and why it cannot be a patch of the model."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(file, formats=("PNG",)) as image:
+            patch = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        return None, f"cannot be read as a PNG ({type(exc).__name__}: {exc})"
+    if patch.shape[0] > height or patch.shape[1] > width:
+        return None, (
+            f"is {patch.shape[1]}x{patch.shape[0]} (width x height), larger than the "
+            f"model's {width}x{height} patches"
+        )
+    return patch, None
+
+
 def _read_png_folder(args, folder: Path, patch_shape):
-    """Every PNG under ``folder`` as the model's patches, with patient, x, y, path."""
+    """Every PNG under ``folder`` as the model's patches, with patient, x, y, path.
+
+    Files that are not patches of the model (unreadable, too large) are left out
+    with one warning, as ``load_idc`` leaves out unreadable files.
+    """
     import numpy as np
     import pandas as pd
-    from PIL import Image, UnidentifiedImageError
     from tqdm.auto import tqdm
 
     files = _png_files(Path(os.path.abspath(folder)))
@@ -1059,30 +1080,38 @@ def _read_png_folder(args, folder: Path, patch_shape):
             "are read as RGB"
         )
     data = np.zeros((len(files), height, width, 3), dtype=np.uint8)
-    for i, file in enumerate(
-        tqdm(files, desc="reading", unit="file", disable=args.quiet, leave=False)
-    ):
-        try:
-            with Image.open(file, formats=("PNG",)) as image:
-                patch = np.asarray(image.convert("RGB"))
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            raise CommandError(f"PATH {file} cannot be read as a PNG: {exc}") from None
-        if patch.shape[0] > height or patch.shape[1] > width:
+    kept, skipped = [], []
+    bar = tqdm(files, desc="reading", unit="file", disable=args.quiet, leave=False)
+    for file in bar:
+        patch, reason = _read_png(file, height, width)
+        if patch is None:
+            skipped.append((file, reason))
+            continue
+        data[len(kept), : patch.shape[0], : patch.shape[1]] = patch
+        kept.append(file)
+    if skipped:
+        example = "e.g. {} {}".format(*skipped[0])
+        if not kept:
             raise CommandError(
-                f"PATH {file} is {patch.shape[1]}x{patch.shape[0]} (width x height); "
-                f"the model takes patches of {width}x{height}"
+                f"PATH {args.path}: none of its {len(files)} PNG files is a patch "
+                f"of the model, {example}"
             )
-        data[i, : patch.shape[0], : patch.shape[1]] = patch
-    positions = [_position(file.name) for file in files]
+        warnings.warn(
+            f"left out {len(skipped)} of {len(files)} PNG files under {args.path}, "
+            f"{example}",
+            UserWarning,
+            stacklevel=2,
+        )
+    positions = [_position(file.name) for file in kept]
     frame = pd.DataFrame(
         {
             "patient": [patient for patient, _, _ in positions],
             "x": pd.array([x for _, x, _ in positions], dtype="Int64"),
             "y": pd.array([y for _, _, y in positions], dtype="Int64"),
-            "path": [str(file) for file in files],
+            "path": [str(file) for file in kept],
         }
     )
-    return data, frame
+    return data[: len(kept)], frame
 
 
 def _read_npy(args, file: Path, patch_shape):

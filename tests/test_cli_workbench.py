@@ -143,6 +143,27 @@ def test_predict_any_png_folder_parses_names_where_it_can(trained, model, tmp_pa
     np.testing.assert_allclose(table["proba"].astype(float), expected, rtol=1e-6)
 
 
+def test_predict_leaves_out_files_that_are_not_patches(trained, tmp_path, capsys):
+    folder = tmp_path / "slide"
+    folder.mkdir()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "a_x1_y1.png")
+    Image.fromarray(np.zeros((20, 16, 3), np.uint8)).save(folder / "big.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n")
+    csv = tmp_path / "p.csv"
+    argv = ["predict", str(trained[0]), str(folder), "-q"]
+    assert main([*argv, "-o", str(csv)]) == 0
+    assert pd.read_csv(csv)["path"].map(lambda p: Path(p).name).tolist() == [
+        "a_x1_y1.png"
+    ]
+    err = capsys.readouterr().err
+    assert err.startswith("idc-sklearn predict: warning: left out 2 of 3 PNG files")
+    assert "big.png is 16x20 (width x height), larger than the model's 16x16" in err
+    (folder / "a_x1_y1.png").unlink()
+    assert main([*argv, "-o", str(csv)]) == 1
+    err = capsys.readouterr().err
+    assert "none of its 2 PNG files is a patch of the model, e.g." in err
+
+
 def test_predict_tta_batch_size_and_stdout(trained, model, npy, patches, capsys):
     argv = ["predict", str(trained[0]), str(npy), "--tta", "--batch-size", "5"]
     assert main([*argv, "-o", "-", "-q"]) == 0
