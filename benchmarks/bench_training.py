@@ -55,7 +55,20 @@ def _data(n: int, seed: int = 0):
     return X, y
 
 
-def run_estimator(X, y, preset, batch_size, device) -> float:
+# Estimator settings compared with --variants (issue 9's GPU levers).
+VARIANTS = {
+    "float32": {},
+    "bf16": {"precision": "bfloat16"},
+    "bf16+resident": {"precision": "bfloat16", "data_on_device": True},
+    "bf16+resident+compile": {
+        "precision": "bfloat16",
+        "data_on_device": True,
+        "compile": True,
+    },
+}
+
+
+def run_estimator(X, y, preset, batch_size, device, **params) -> float:
     clf = MLBNInceptionClassifier(
         **PRESETS[preset],
         batch_size=batch_size,
@@ -64,6 +77,7 @@ def run_estimator(X, y, preset, batch_size, device) -> float:
         verbose=0,
         device=device,
         random_state=0,
+        **params,
     )
     # a first short fit warms up kernels and allocators
     clf.fit(X[: batch_size * 4], y[: batch_size * 4])
@@ -126,6 +140,60 @@ def run_limit(X, y, preset, batch_size, device, steps: int) -> float:
     return steps * batch_size / (time.perf_counter() - start)
 
 
+def matmul_rate(device: str, dtype: torch.dtype, size: int) -> float:
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    torch.mm(a, b)
+    _sync(device)
+    n, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < 1.0 or n < 3:
+        torch.mm(a, b)
+        n += 1
+        _sync(device)
+    return 2 * size**3 * n / elapsed
+
+
+def run_predict(X, preset, device, batch_size, **params) -> float:
+    clf = MLBNInceptionClassifier(
+        **PRESETS[preset],
+        device=device,
+        verbose=0,
+        random_state=0,
+        iterator_valid__batch_size=batch_size,
+        **params,
+    ).initialize()
+    clf.predict_proba(X[: batch_size * 2])  # warm-up (and compile)
+    _sync(device)
+    start = time.perf_counter()
+    clf.predict_proba(X)
+    _sync(device)
+    return len(X) / (time.perf_counter() - start)
+
+
+def run_variants(X, y, args) -> None:
+    """Training and inference of each variant, against the bf16 matmul peak."""
+    # FLOPs per patch of the paper network, counted as issue 9 counts them.
+    forward = 3.27e9 if args.preset == "paper" else None
+    size = 8192 if args.device.startswith("cuda") else 2048
+    peak = matmul_rate(args.device, torch.bfloat16, size)
+    print(f"\nbf16 matmul rate: {peak / 1e12:.1f} TFLOP/s")
+    print("variant                  batch  train/s  of peak  infer/s  of peak")
+    for name in args.variants:
+        params = VARIANTS[name]
+        for batch_size in args.batch_size:
+            train = run_estimator(X, y, args.preset, batch_size, args.device, **params)
+            infer = run_predict(X, args.preset, args.device, 1024, **params)
+            share = (
+                (f"{train * 3 * forward / peak:7.2f}", f"{infer * forward / peak:7.2f}")
+                if forward
+                else ("      -", "      -")
+            )
+            print(
+                f"{name:24s} {batch_size:5d}  {train:7.0f}  {share[0]}  "
+                f"{infer:7.0f}  {share[1]}"
+            )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
@@ -133,6 +201,13 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, nargs="+", default=[32])
     parser.add_argument(
         "--device", default="cuda" if torch.cuda.is_available() else "cpu"
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        choices=sorted(VARIANTS),
+        default=[],
+        help="also time these estimator settings, training and inference",
     )
     args = parser.parse_args(argv)
 
@@ -157,6 +232,8 @@ def main(argv=None) -> None:
             f"{batch_size:5d}  {est:11.0f}  {plain:7.0f}  {limit:7.0f}  "
             f"{est / plain:9.2f}  {est / limit:9.2f}"
         )
+    if args.variants:
+        run_variants(X, y, args)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak_mb:.0f} MB; data {X.nbytes / 1e6:.0f} MB uint8")
 
