@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +177,16 @@ def test_predict_tta_batch_size_and_stdout(trained, model, npy, patches, capsys)
     expected = tta.predict_proba(patches.data)[:, 1]
     np.testing.assert_allclose(table["proba"], expected, rtol=1e-6)
     assert not np.allclose(expected, model.predict_proba(patches.data)[:, 1])
+
+
+def test_predict_to_a_closed_pipe_stops_quietly(trained, npy, monkeypatch, capsys):
+    # `idc-sklearn predict ... -o - | head -1`: the reader has gone.
+    read, write = os.pipe()
+    os.close(read)
+    with open(write, "w", buffering=1) as stdout:  # flushed at every row
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert main(["predict", str(trained[0]), str(npy), "-o", "-", "-q"]) == 1
+    assert capsys.readouterr().err == ""
 
 
 def test_predict_reports_progress_and_counts(trained, npy, tmp_path, capsys):
