@@ -35,12 +35,21 @@ def check_device(device) -> None:
     if device == "auto":
         return
     try:
-        torch.device(device)
+        parsed = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
             'device must be "auto", "cpu", "cuda", "cuda:<index>" or a '
             f"torch.device; got {device!r}."
         ) from exc
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (parsed.index or 0) >= count:
+            found = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise ValueError(
+                f"device={device!r} asks for a CUDA device this machine does not "
+                f"have: torch sees {found}. Use device=\"auto\" (CUDA where "
+                'present, else the CPU) or "cpu".'
+            )
 
 
 class AutoDeviceMixin:

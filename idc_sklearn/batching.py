@@ -48,7 +48,13 @@ class PatchDataset(Dataset):
                 else self.y[index]
             )
             return patches, labels
-        patches = torch.from_numpy(np.ascontiguousarray(self.X[index]))
+        patches = self.X[index]
+        if not patches.dtype.isnative or patches.dtype == np.longdouble:
+            # Big-endian data, and long doubles, which torch has no type for: the
+            # batch (never the whole array) in the native float64 or same-size type.
+            native = np.float64 if patches.dtype == np.longdouble else None
+            patches = patches.astype(native or patches.dtype.newbyteorder("="))
+        patches = torch.from_numpy(np.ascontiguousarray(patches))
         if self.y is None:
             labels = torch.zeros(patches.shape[0], dtype=torch.int64)
         else:

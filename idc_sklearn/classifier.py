@@ -27,7 +27,6 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metadata_routing import MethodMapping
-from sklearn.utils.multiclass import check_classification_targets
 from skorch import NeuralNetClassifier
 from skorch.utils import TeeGenerator
 from torch import nn
@@ -48,11 +47,13 @@ from idc_sklearn.network import (
     DEFAULT_FILTERS,
     DEFAULT_HEAD_UNITS,
     INIT_MODES,
+    MIN_PATCH_SIZE,
     MLBNInception,
 )
 from idc_sklearn.patches import (
     DEFAULT_PATCH_SHAPE,
     as_real_array,
+    check_class_labels,
     check_patch_shape,
     check_patches,
 )
@@ -314,6 +315,9 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
     }
 
+    # The smallest patch side the network accepts (None: not checked here).
+    _min_patch_size: int | None = None
+
     def _validate_params(self) -> None:
         # skorch's check of argument names (run by skorch at the end of
         # ``initialize``, once the modules are registered), then the constraints.
@@ -330,7 +334,15 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         validate_parameter_constraints(
             self._parameter_constraints, params, caller_name=type(self).__name__
         )
-        check_patch_shape(self.patch_shape)
+        height, width, _ = check_patch_shape(self.patch_shape)
+        if self._min_patch_size is not None and min(height, width) < (
+            self._min_patch_size
+        ):
+            raise ValueError(
+                f"patch_shape {tuple(self.patch_shape)!r} is too small for "
+                f"{type(self).__name__}: height and width must be at least "
+                f"{self._min_patch_size}."
+            )
         check_device(self.__dict__["device"])
 
     def _check_X(self, X, *, check_finite: bool = True) -> np.ndarray:
@@ -367,7 +379,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
                 f"X and y have different lengths: X has {n_samples} patches, "
                 f"y has {len(y)} labels."
             )
-        check_classification_targets(y)
+        check_class_labels(y)
         return y
 
     def _learn_classes(self, y: np.ndarray) -> None:
@@ -922,6 +934,8 @@ class MLBNInceptionClassifier(PatchNetClassifier):
         self.multilevel_bn = multilevel_bn
         self.init = init
         super().__init__(module, resample=resample, **kwargs)
+
+    _min_patch_size = MIN_PATCH_SIZE
 
     _parameter_constraints: dict = {
         **PatchNetClassifier._parameter_constraints,

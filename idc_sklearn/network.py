@@ -203,6 +203,11 @@ class MLBNInception(nn.Module):
         if not isinstance(n_classes, int) or n_classes < 2:
             raise ValueError(f"n_classes must be an int >= 2; got {n_classes!r}.")
         filters = _check_positive_ints(filters, "filters")
+        if min(filters) < 3:
+            raise ValueError(
+                "filters must be ints >= 3 (each module's 5x5 branch reduces to "
+                f"filters // 3 channels); got {filters!r}."
+            )
         head_units = _check_positive_ints(head_units, "head_units", allow_empty=True)
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be a float in [0, 1); got {dropout!r}.")

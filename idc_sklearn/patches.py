@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 DEFAULT_PATCH_SHAPE = (50, 50, 3)
 
@@ -56,14 +57,20 @@ def as_real_array(X, *, name: str = "X", check_finite: bool = True) -> np.ndarra
         )
     if not isinstance(X, np.ndarray):
         if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
-            X = np.asarray(X)
+            try:
+                X = np.asarray(X)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{name} must be an array of patches of one shape; numpy could "
+                    f"not stack the {type(X).__name__} given ({exc})."
+                ) from None
         else:
             raise TypeError(
                 f"{name} must be a numpy array of patches; got {type(X).__name__}."
             )
-    if X.dtype == bool or not (
-        np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
-    ):
+    # Unsigned and signed integers, floats: not booleans, complex numbers, time
+    # differences (which numpy counts as integers), objects or strings.
+    if X.dtype.kind not in "uif":
         # ValueError, as sklearn's check_array raises for complex and object data.
         complex_hint = (
             " Complex data not supported."
@@ -74,7 +81,12 @@ def as_real_array(X, *, name: str = "X", check_finite: bool = True) -> np.ndarra
             f"{name} must hold real numbers (uint8 0-255 or float); "
             f"got dtype {X.dtype}.{complex_hint}"
         )
-    if X.ndim >= 1 and X.shape[0] == 0:
+    if X.ndim == 0:
+        raise ValueError(
+            f"{name} must be an array of patches, 4-D (n, height, width, channels) "
+            f"or 2-D (n, height*width*channels); got a 0-D array (a scalar)."
+        )
+    if X.shape[0] == 0:
         raise ValueError(
             f"{name} has 0 samples (shape {X.shape}); at least 1 patch is required."
         )
@@ -151,3 +163,36 @@ def check_patches(
             + (" For a single patch use X[None]." if X.ndim == 3 else "")
         )
     return patches
+
+
+def check_patch_range(patches: np.ndarray, *, name: str = "X") -> None:
+    """Reject values off the 0-255 scale, a slice at a time (uint8 passes at once)."""
+    if patches.dtype == np.uint8:
+        return
+    for start in range(0, patches.shape[0], _FINITE_CHECK_ROWS):
+        chunk = patches[start : start + _FINITE_CHECK_ROWS]
+        low, high = chunk.min(), chunk.max()
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"{name} holds values in [{low}, {high}]; patches are read on the "
+                "0-255 scale (uint8, or float holding 0-255 values)."
+            )
+
+
+def check_class_labels(y, *, name: str = "y") -> None:
+    """Raise a ValueError naming ``name`` unless ``y`` holds class labels.
+
+    sklearn's :func:`~sklearn.utils.multiclass.check_classification_targets`, with
+    the argument named: continuous or multi-output targets are refused.
+    """
+    try:
+        check_classification_targets(y)
+    except ValueError as exc:
+        try:
+            kind = f"{type_of_target(y)} values"
+        except ValueError:  # NaN or infinity, which type_of_target refuses too
+            kind = "values that are not labels"
+        raise ValueError(
+            f"{name} must hold class labels (e.g. 0/1 or 'IDC'/'non-IDC'); got "
+            f"{kind}. {exc}"
+        ) from None

@@ -18,7 +18,7 @@ from imblearn.utils import check_target_type
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from idc_sklearn.patches import DEFAULT_PATCH_SHAPE, check_patches
+from idc_sklearn.patches import DEFAULT_PATCH_SHAPE, check_class_labels, check_patches
 
 __all__ = ["PatchResampler", "EpochResampler", "RESAMPLE_MODES"]
 
@@ -105,6 +105,14 @@ class PatchResampler(BaseSampler):
     @property
     def _sampling_type(self) -> str:
         return "over-sampling" if self.kind == "over" else "under-sampling"
+
+    def fit(self, X, y, **params):
+        check_class_labels(y)  # before imbalanced-learn's check, naming y
+        return super().fit(X, y, **params)
+
+    def fit_resample(self, X, y, **params):
+        check_class_labels(y)
+        return super().fit_resample(X, y, **params)
 
     def _check_X_y(self, X, y, accept_sparse=None):
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)

@@ -39,8 +39,12 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .handcrafted._features import _check_range
-from .patches import DEFAULT_PATCH_SHAPE, check_patch_shape, check_patches
+from .patches import (
+    DEFAULT_PATCH_SHAPE,
+    check_patch_range,
+    check_patch_shape,
+    check_patches,
+)
 
 __all__ = ["MacenkoNormalizer", "ReinhardNormalizer"]
 
@@ -97,7 +101,7 @@ class _StainNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 f"(height, width, 3): RGB patches; got {self.patch_shape!r}."
             )
         patches = check_patches(X, shape, name="X")
-        _check_range(patches, name="X")
+        check_patch_range(patches)
         return patches
 
     def fit(self, X, y=None):

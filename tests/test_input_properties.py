@@ -325,13 +325,6 @@ def test_valid_inputs_give_the_canonical_output_invalid_ones_the_documented_erro
         pytest.param(np.longdouble, id="longdouble"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: check_patches accepts these dtypes but torch.from_numpy in "
-    "batching.PatchDataset._batch refuses them (non-native byte order; "
-    "longdouble); convert each batch there to the native byte order (float64 for "
-    "longdouble). The transformers already read them.",
-)
 def test_non_native_dtypes_give_the_canonical_output(model, transformer, dtype):
     patches = _patches(0, 3, "uniform")
     for estimator in (transformer, model):

@@ -93,7 +93,7 @@ def test_any_patch_size_and_filters_length(patch_size, filters):
     [
         ({"patch_size": 15}, "patch_size must be at least 16"),
         ({"filters": ()}, "filters"),
-        ({"filters": (2,)}, "filters_per_branch must be an int >= 3"),
+        ({"filters": (2,)}, r"filters must be ints >= 3 .*got \(2,\)"),
         ({"filters": 64}, "filters must be a sequence"),
         ({"dropout": 1.0}, "dropout"),
         ({"n_classes": 1}, "n_classes"),

@@ -183,6 +183,9 @@ class CruzRoaCNNClassifier(PatchNetClassifier):
         YUV channel statistics of the training patches (0-255 scale).
     """
 
+    # two 5x5 convolutions and 2x2 poolings leave nothing of smaller patches
+    _min_patch_size = 16
+
     def __init__(
         self,
         flips: bool = True,

@@ -33,7 +33,12 @@ from skimage.util import img_as_ubyte
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..patches import DEFAULT_PATCH_SHAPE, check_patch_shape, check_patches
+from ..patches import (
+    DEFAULT_PATCH_SHAPE,
+    check_patch_range,
+    check_patch_shape,
+    check_patches,
+)
 
 __all__ = [
     "ColorHistogram",
@@ -97,20 +102,6 @@ def _check_int_pair(owner: object, param: str, value) -> tuple[int, int]:
     if not ok:
         raise _invalid(owner, param, "a pair (rows, cols) of positive ints", value)
     return int(value[0]), int(value[1])
-
-
-def _check_range(patches: np.ndarray, name: str = "X") -> None:
-    """Reject values off the 0-255 scale, a chunk at a time."""
-    if patches.dtype == np.uint8:
-        return
-    for start in range(0, patches.shape[0], _CHUNK_ROWS):
-        chunk = patches[start : start + _CHUNK_ROWS]
-        low, high = chunk.min(), chunk.max()
-        if low < 0 or high > 255:
-            raise ValueError(
-                f"{name} holds values in [{low}, {high}]; patches are read on the "
-                "0-255 scale (uint8, or float holding 0-255 values)."
-            )
 
 
 def _scaled_chunks(patches: np.ndarray):
@@ -180,7 +171,7 @@ class _PatchTransformer(TransformerMixin, BaseEstimator):
         """
         shape = self._check_params()
         patches = check_patches(X, shape, name="X")
-        _check_range(patches, name="X")
+        check_patch_range(patches)
         return self._transform(patches, shape)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
@@ -204,7 +195,7 @@ class _PatchTransformer(TransformerMixin, BaseEstimator):
         """Check the parameters and ``X``, set ``n_features_in_``."""
         shape = self._check_params()
         patches = check_patches(X, shape, name="X")
-        _check_range(patches, name="X")
+        check_patch_range(patches)
         self.n_features_in_ = math.prod(shape)
         return patches, shape
 
