@@ -49,6 +49,8 @@ setup(
             "numpydoc>=1.6",
             "sphinx-gallery>=0.16",
             "myst-parser>=2",
+            # the API pages import idc_sklearn.accelerated
+            "accelerate>=0.30",
         ],
     },
     entry_points={"console_scripts": ["idc-sklearn=idc_sklearn.cli:main"]},

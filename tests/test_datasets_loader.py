@@ -317,7 +317,8 @@ def test_cache_is_rebuilt_when_files_or_options_change(subset, tmp_path):
     one = _load(subset, cache=cache, patients=["8957"])
     assert set(one.groups) == {"8957"}
     (cache / "manifest.json").write_text("{not json")
-    again = _load(subset, cache=cache)
+    with pytest.warns(UserWarning, match="is damaged"):
+        again = _load(subset, cache=cache)
     np.testing.assert_array_equal(again.data, added.data)
 
 
