@@ -7,7 +7,6 @@ themselves, so comparing sklearn pipelines alone never loads it.
 from __future__ import annotations
 
 import functools
-import inspect
 import numbers
 import sys
 import time
@@ -19,6 +18,7 @@ from sklearn.base import clone
 from sklearn.metrics import balanced_accuracy_score, get_scorer
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 from sklearn.utils import Bunch
+from sklearn.utils.validation import has_fit_parameter
 from tqdm import tqdm
 
 from idc_sklearn.metrics import SCORING, paired_bootstrap
@@ -264,14 +264,6 @@ def _is_patch_net(estimator) -> bool:
     )
 
 
-def _fit_takes_groups(estimator) -> bool:
-    try:
-        parameters = inspect.signature(estimator.fit).parameters
-    except (TypeError, ValueError):
-        return False
-    return "groups" in parameters
-
-
 def _prepare(estimator, val_patients):
     estimator = clone(estimator)
     if val_patients is not None and _is_patch_net(estimator):
@@ -284,7 +276,9 @@ def _prepare(estimator, val_patients):
 def _run_fold(estimator, scorers, fold) -> tuple[dict, _CachedPredictions]:
     """Fit and score one fold; return its row and the test set's predictions."""
     X_train, y_train, groups_train, X_test, y_test = fold
-    fit_kwargs = {"groups": groups_train} if _fit_takes_groups(estimator) else {}
+    fit_kwargs = (
+        {"groups": groups_train} if has_fit_parameter(estimator, "groups") else {}
+    )
     start = time.perf_counter()
     estimator.fit(X_train, y_train, **fit_kwargs)
     fit_seconds = time.perf_counter() - start
@@ -452,6 +446,18 @@ def compare_models(
 
     Notes
     -----
+    Why a loop of its own rather than :func:`~sklearn.model_selection.
+    cross_validate` per model: the folds are split and each fold's training and
+    test patches are copied once, for all the models (``cross_validate`` would copy
+    them once per model: for the full archive, a 2 GB uint8 copy each time); the
+    test predictions are kept, so the scorers, the out-of-fold predictions of
+    ``details`` and the paired differences read the same ``predict`` call; and the
+    fixed patient split of the paper, with its validation patients handed to the
+    CNNs' early stopping, runs through the same path. Each fit is still a plain
+    ``clone(model).fit(X_train, y_train, **fit_params)``, with ``groups`` where
+    the model's ``fit`` takes them (:func:`~sklearn.utils.validation.
+    has_fit_parameter`).
+
     The standard deviations over folds describe how scores vary from fold to
     fold; they are no interval for the difference between two models, whose fold
     scores move together. ``details.differences`` answers that: the models are

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, make_patches
+from conftest import TINY, make_patches, requires_cuda
 from skorch.callbacks import Callback
 
 from idc_sklearn import MLBNInceptionClassifier
@@ -181,3 +181,32 @@ def test_data_on_device_gives_the_same_fit(data):
     dataset = fits[1].get_dataset(X, y)
     assert isinstance(dataset.X, torch.Tensor) and dataset.X.dtype == torch.uint8
     assert not isinstance(fits[0].get_dataset(X, y).X, torch.Tensor)
+
+
+@requires_cuda
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_reduced_precision_on_cuda(precision, data):
+    X, y, groups = data
+    clf = MLBNInceptionClassifier(**{**TINY, "device": "cuda"}).fit(X, y, groups=groups)
+    full = clf.predict_proba(X)
+    reduced = clf.set_params(precision=precision).predict_proba(X)
+    np.testing.assert_allclose(reduced, full, atol=0.02)
+    trained = MLBNInceptionClassifier(
+        **{**TINY, "device": "cuda", "precision": precision}
+    ).fit(X, y, groups=groups)
+    assert np.isfinite(trained.history[:, "train_loss"]).all()
+
+
+@requires_cuda
+def test_data_on_device_on_cuda(data):
+    X, y, groups = data
+    fits = [
+        MLBNInceptionClassifier(
+            **{**TINY, "device": "cuda", "data_on_device": on}
+        ).fit(X, y, groups=groups)
+        for on in (False, True)
+    ]
+    assert fits[1].get_dataset(X, y).X.is_cuda
+    np.testing.assert_allclose(
+        fits[0].predict_proba(X), fits[1].predict_proba(X), atol=1e-5
+    )
