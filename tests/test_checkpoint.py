@@ -135,7 +135,10 @@ CHILD = textwrap.dedent(
     import sys, time
     sys.path.insert(0, {tests!r})
     import numpy as np
+    import torch
     from skorch.callbacks import Callback
+    # The parent's thread count: float sums, and so weights, depend on it.
+    torch.set_num_threads({threads})
     from test_checkpoint import tiny, make_patches
 
     class Slow(Callback):
@@ -153,8 +156,12 @@ CHILD = textwrap.dedent(
 
 def test_a_killed_fit_resumes_to_the_same_weights(data, uninterrupted, tmp_path):
     X, y, groups = data
-    script = CHILD.format(tests=str(REPO_ROOT / "tests"), folder=str(tmp_path))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    script = CHILD.format(
+        tests=str(REPO_ROOT / "tests"),
+        folder=str(tmp_path),
+        threads=torch.get_num_threads(),
+    )
+    env = dict(os.environ)
     child = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
     )
