@@ -9,10 +9,13 @@ bank of precomputed tiles, and all nuclei of a batch are stamped at once with on
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ._loader import FRAME_COLUMNS
 
@@ -27,14 +30,6 @@ LABEL_NOISE = 0.03
 # Patches rendered at once: keeps the temporaries small (a few MB, cache-sized).
 _BATCH = 256
 _BANK_TILES = 16
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}.")
-    return int(value)
 
 
 def _smooth_noise(rng, shape, sigma) -> np.ndarray:
@@ -517,6 +512,16 @@ def _per_patch(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)[:, None, None]
 
 
+@validate_params(
+    {
+        "n_patients": [Interval(Integral, 1, None, closed="left")],
+        "patches_per_patient": [Interval(Integral, 1, None, closed="left")],
+        "positive_fraction": [Interval(Real, 0, 1, closed="both")],
+        "patch_size": [Interval(Integral, 8, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_idc_patches(
     n_patients: int = 20,
     patches_per_patient: int = 200,
@@ -584,17 +589,11 @@ def make_idc_patches(
     >>> list(idc.frame.columns)
     ['patient', 'x', 'y', 'target', 'path', 'height', 'width']
     """
-    n_patients = _check_int(n_patients, "n_patients", 1)
-    per_patient = _check_int(patches_per_patient, "patches_per_patient", 1)
-    size = _check_int(patch_size, "patch_size", 8)
-    if (
-        isinstance(positive_fraction, bool)
-        or not isinstance(positive_fraction, (int, float, np.integer, np.floating))
-        or not 0 <= positive_fraction <= 1
-    ):
-        raise ValueError(
-            f"positive_fraction must be a number in [0, 1]; got {positive_fraction!r}."
-        )
+    n_patients, per_patient, size = (
+        int(n_patients),
+        int(patches_per_patient),
+        int(patch_size),
+    )
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
     layout_rng, bank_rng, param_rng, render_rng = np.random.default_rng(seed).spawn(4)
     scale = size / 50
