@@ -12,9 +12,14 @@ import pytest
 from PIL import Image
 
 import idc_sklearn.datasets
-from idc_sklearn.cli import format_table, main
+from idc_sklearn.cli import main
 from idc_sklearn.datasets import load_idc, make_idc_patches
-from idc_sklearn.report import REPORT_FILES, format_difference, format_folds
+from idc_sklearn.report import (
+    REPORT_FILES,
+    format_difference,
+    format_folds,
+    format_table,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The paper's split as the README's command names it, relative to the repository.
@@ -243,7 +248,6 @@ def test_python_m_help():
             "--split names patients of the IDC archive; it cannot be used with",
         ),
         (["compare", "--n-patients", "5", "--split", "x"], "--split names patients"),
-        (["compare", "--split", "/no/split"], "--split /no/split:"),
         (["compare", "--data", "x", "--n-patients", "5"], "--n-patients sets the"),
         (
             ["compare", "--data", "sample", "--patch-size", "40"],
@@ -257,8 +261,6 @@ def test_python_m_help():
         (["compare", "--n-patches", "1"], "--n-patches: expected an integer of at"),
         (["compare", "--data", "x", "--split", "y", "--folds", "3"], "--folds cannot"),
         (["compare", "--n-patients", "3", "--folds", "4"], "--folds 4 needs at least"),
-        (["compare", "--data", "/no/such/folder"], "--data /no/such/folder:"),
-        (["compare", "--data", "x", "--split", "/no/split"], "--split /no/split:"),
         (["compare", "--device", "cuda:64"], "--device cuda:64: this machine has"),
     ],
 )
@@ -267,6 +269,29 @@ def test_bad_options_are_argparse_errors_naming_the_option(argv, message, capsys
     err = capsys.readouterr().err
     assert "usage: idc-sklearn" in err
     assert message in err
+
+
+def test_faults_found_while_running_exit_1_in_one_line(tmp_path, capsys):
+    # As in train, predict and heatmap: what only reading the data can tell is a
+    # runtime fault, not a usage error.
+    split = tmp_path / "split"
+    split.mkdir()
+    for part in ("train", "val", "test"):
+        (split / f"cases_{part}.txt").write_text(f"nobody-{part}\n")
+    (tmp_path / "empty").mkdir()
+    faults = [
+        (["--data", "/no/such/folder"], "--data /no/such/folder: root="),
+        (["--data", str(tmp_path / "empty")], "holds no patient folders"),
+        (["--split", "/no/split"], "--split /no/split: folder="),
+        (["--data", "x", "--split", "/no/split"], "--split /no/split: folder="),
+        (["--data", "sample", "--folds", "20"], "--folds 20 is more than the 19"),
+        (["--split", str(split)], "none of the 1 train patients is in --data sample"),
+    ]
+    for argv, message in faults:
+        assert main(["compare", *argv, "--quiet"]) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("idc-sklearn compare: error: "), err
+        assert err.count("\n") == 1 and message in err, err
 
 
 def test_format_table_rounds_and_marks_deviation():

@@ -1,0 +1,114 @@
+"""A saved model applied to patches, as ``predict`` and ``heatmap`` both do it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from idc_sklearn.cli._common import (
+    CommandError,
+    check_device,
+    device_name,
+    positive_int,
+)
+
+# predict_proba is called on this many patches at a time, so the progress bar moves
+# and an .npy memory map is read a block at a time; batches within are batch_size.
+PREDICT_CHUNK = 4096
+
+
+def add_inference(parser) -> None:
+    """The options of prediction: --batch-size, --tta, --device."""
+    group = parser.add_argument_group("prediction")
+    group.add_argument(
+        "--batch-size",
+        type=positive_int(1),
+        metavar="N",
+        help="patches per forward pass (default: the model's own)",
+    )
+    group.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average the 8 flips and rotations of each "
+        "patch (8 times the work)",
+    )
+    group.add_argument(
+        "--device",
+        type=device_name,
+        help="where the network runs: auto, cpu, cuda, cuda:N (default: the device "
+        "the model was saved with, or the CPU where that GPU is absent)",
+    )
+
+
+def read_model(parser, path: str, device: str | None):
+    """``load_model(path)``, its faults as a CommandError; returns the estimator."""
+    from idc_sklearn.persistence import load_model
+
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise CommandError(f"MODEL {path} does not exist")
+    if not file.is_file():
+        raise CommandError(f"MODEL {path} is a folder; expected a saved model file")
+    if device is not None:
+        check_device(parser, device)
+    try:
+        return load_model(file, device=device)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"MODEL {path}: {exc}") from None
+
+
+def final_step(model):
+    """The estimator itself, or a pipeline's last step."""
+    return model.steps[-1][1] if hasattr(model, "steps") else model
+
+
+def set_inference(model, args) -> tuple[int, int, int]:
+    """Apply --batch-size and --tta; return the patch shape the model takes."""
+    final = final_step(model)
+    prefix = f"{model.steps[-1][0]}__" if hasattr(model, "steps") else ""
+    params = {}
+    if args.batch_size is not None:
+        params[f"{prefix}batch_size"] = args.batch_size
+    if args.tta:
+        params[f"{prefix}tta"] = True
+    model.set_params(**params)
+    if len(final.classes_) != 2:
+        raise CommandError(
+            f"MODEL {args.model} has {len(final.classes_)} classes "
+            f"({list(final.classes_)}); expected a model of two (non-IDC, IDC)"
+        )
+    return tuple(int(side) for side in final.patch_shape)
+
+
+def fit_to_model(option: str, path, data, frame, patch_shape):
+    """The archive's 50x50 patches as the model's smaller patches, where they fit.
+
+    ``load_idc`` pastes every patch top-left into 50x50 zeros; a model of smaller
+    patches gets the same top-left window, so long as every file fits in it.
+    """
+    height, width, channels = patch_shape
+    if data.shape[1:] == patch_shape:
+        return data
+    largest = (int(frame["height"].max()), int(frame["width"].max()))
+    if channels != data.shape[3] or largest[0] > height or largest[1] > width:
+        raise CommandError(
+            f"{option} {path} holds {largest[1]}x{largest[0]} (width x height) RGB "
+            f"patches; the model takes {width}x{height} patches of {channels} "
+            "channels"
+        )
+    return data[:, :height, :width]
+
+
+def predict_proba(model, X, quiet: bool):
+    """``model.predict_proba(X)`` a block at a time, with a progress bar."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    blocks = []
+    with tqdm(
+        total=len(X), desc="predicting", unit="patch", disable=quiet, leave=False
+    ) as bar:
+        for start in range(0, len(X), PREDICT_CHUNK):
+            block = np.asarray(X[start : start + PREDICT_CHUNK])
+            blocks.append(model.predict_proba(block))
+            bar.update(len(block))
+    return np.concatenate(blocks)

@@ -1,0 +1,261 @@
+"""``idc-sklearn predict``: a CSV of a saved model's probabilities for patches."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import warnings
+from pathlib import Path
+
+from idc_sklearn.cli._common import (
+    CommandError,
+    add_quiet,
+    check_output,
+    command_parser,
+    read_archive,
+    say,
+)
+from idc_sklearn.cli._inference import (
+    add_inference,
+    final_step,
+    fit_to_model,
+    predict_proba,
+    read_model,
+    set_inference,
+)
+
+PREDICT_EXAMPLES = """\
+examples:
+  idc-sklearn predict mlbn.safetensors IDC_regular_ps50_idx5/ -o predictions.csv
+  idc-sklearn predict mlbn.safetensors patches.npy --tta --output - | head
+  idc-sklearn predict mlbn.safetensors my_patches/ --batch-size 256
+
+columns of the CSV (one row per patch, in the order read):
+  patient, x, y   from the file names (<patient>_idx5_x<X>_y<Y>...); empty if unknown
+  path            the PNG file (empty for an .npy array)
+  proba           the probability of the model's second class (IDC for 0/1 labels)
+  predicted       the predicted label, as the model's predict returns it"""
+DEFAULT_PREDICTIONS = "predictions.csv"
+_ARCHIVE_NAME = re.compile(r"^(?P<patient>.+?)_idx5_", re.IGNORECASE)
+_POSITION = re.compile(
+    r"(?:^|[_-])x(?P<x>\d+)[_-]y(?P<y>\d+)(?=[_.-]|$)", re.IGNORECASE
+)
+PREDICTION_COLUMNS = ("patient", "x", "y", "path", "proba", "predicted")
+
+
+def add_parser(commands) -> None:
+    predict = command_parser(
+        commands,
+        "predict",
+        run,
+        help="predict a folder of PNG patches or an .npy array with a saved model",
+        description=(
+            "Predict every patch of PATH with the model saved by 'idc-sklearn train'\n"
+            "(or idc_sklearn.save_model) and write one CSV row per patch. PATH is a\n"
+            "folder of the IDC archive (<patient>/<0|1>/*.png), any folder of PNG\n"
+            "patches (searched recursively), or an .npy array of shape\n"
+            "(n, height, width, 3) or (n, height*width*3), uint8 or float on the\n"
+            "0-255 scale. PNG patches smaller than the model's are padded with zeros\n"
+            "at the bottom and right, as load_idc does."
+        ),
+        epilog=PREDICT_EXAMPLES,
+    )
+    predict.add_argument("model", metavar="MODEL", help="a saved model file")
+    predict.add_argument("path", metavar="PATH", help="a folder of PNG patches or .npy")
+    predict.add_argument(
+        "-o",
+        "--output",
+        default=DEFAULT_PREDICTIONS,
+        metavar="CSV",
+        help=f"the CSV to write, atomically; '-' for stdout (default: "
+        f"{DEFAULT_PREDICTIONS})",
+    )
+    add_inference(predict)
+    add_quiet(predict, "only errors are printed")
+
+
+def _is_archive(folder: Path) -> bool:
+    """Whether ``folder`` holds patient folders with 0/ or 1/ class folders."""
+    # Private, for want of a public answer: load_idc would tell by reading every
+    # file. Its name of the archive's nested copy keeps this test in step with it.
+    from idc_sklearn.datasets._loader import NESTED_ARCHIVE_DIR
+
+    bases = [folder, folder / NESTED_ARCHIVE_DIR]
+    return any(
+        (entry / "0").is_dir() or (entry / "1").is_dir()
+        for base in bases
+        if base.is_dir()
+        for entry in base.iterdir()
+        if entry.is_dir() and not entry.name.startswith(".")
+    )
+
+
+def _png_files(folder: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.suffix.lower() == ".png"
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
+def _position(name: str) -> tuple[str, int | None, int | None]:
+    """Patient, x and y from a patch file's name, where it gives them."""
+    patient = _ARCHIVE_NAME.match(name)
+    position = _POSITION.search(name)
+    return (
+        patient["patient"] if patient else "",
+        int(position["x"]) if position else None,
+        int(position["y"]) if position else None,
+    )
+
+
+def _read_png(file: Path, height: int, width: int):
+    """One PNG file as RGB, or None and why it cannot be a patch of the model."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(file, formats=("PNG",)) as image:
+            patch = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        return None, f"cannot be read as a PNG ({type(exc).__name__}: {exc})"
+    if patch.shape[0] > height or patch.shape[1] > width:
+        return None, (
+            f"is {patch.shape[1]}x{patch.shape[0]} (width x height), larger than the "
+            f"model's {width}x{height} patches"
+        )
+    return patch, None
+
+
+def _read_png_folder(args, folder: Path, patch_shape):
+    """Every PNG under ``folder`` as the model's patches, with patient, x, y, path.
+
+    Files that are not patches of the model (unreadable, too large) are left out
+    with one warning, as ``load_idc`` leaves out unreadable files.
+    """
+    import numpy as np
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    files = _png_files(Path(os.path.abspath(folder)))
+    if not files:
+        raise CommandError(
+            f"PATH {args.path} holds no PNG patches (searched its subfolders too)"
+        )
+    height, width, channels = patch_shape
+    if channels != 3:
+        raise CommandError(
+            f"MODEL {args.model} takes patches of {channels} channels; PNG patches "
+            "are read as RGB"
+        )
+    data = np.zeros((len(files), height, width, 3), dtype=np.uint8)
+    kept, skipped = [], []
+    bar = tqdm(files, desc="reading", unit="file", disable=args.quiet, leave=False)
+    for file in bar:
+        patch, reason = _read_png(file, height, width)
+        if patch is None:
+            skipped.append((file, reason))
+            continue
+        data[len(kept), : patch.shape[0], : patch.shape[1]] = patch
+        kept.append(file)
+    if skipped:
+        example = "e.g. {} {}".format(*skipped[0])
+        if not kept:
+            raise CommandError(
+                f"PATH {args.path}: none of its {len(files)} PNG files is a patch "
+                f"of the model, {example}"
+            )
+        warnings.warn(
+            f"left out {len(skipped)} of {len(files)} PNG files under {args.path}, "
+            f"{example}",
+            UserWarning,
+            stacklevel=2,
+        )
+    positions = [_position(file.name) for file in kept]
+    frame = pd.DataFrame(
+        {
+            "patient": [patient for patient, _, _ in positions],
+            "x": pd.array([x for _, x, _ in positions], dtype="Int64"),
+            "y": pd.array([y for _, _, y in positions], dtype="Int64"),
+            "path": [str(file) for file in kept],
+        }
+    )
+    return data[: len(kept)], frame
+
+
+def _read_npy(args, file: Path, patch_shape):
+    import numpy as np
+    import pandas as pd
+
+    from idc_sklearn.patches import check_patches
+
+    with open(file, "rb") as f:
+        magic = f.read(6)
+    if magic != b"\x93NUMPY":
+        raise CommandError(
+            f"PATH {args.path} is not a NumPy .npy file (it does not start with "
+            "the .npy signature)"
+        )
+    try:
+        X = np.load(file, mmap_mode="r", allow_pickle=False)
+        X = check_patches(X, patch_shape, name=f"PATH {args.path}")
+    except (OSError, ValueError, TypeError) as exc:
+        message = str(exc).rstrip(".")
+        if not message.startswith("PATH"):
+            message = f"PATH {args.path}: {message}"
+        raise CommandError(message) from None
+    empty = pd.array([None] * len(X), dtype="Int64")
+    frame = pd.DataFrame({"patient": "", "x": empty, "y": empty, "path": ""})
+    return X, frame
+
+
+def _read_patches(args, patch_shape):
+    """The patches of PATH as the model takes them, and their patient, x, y, path."""
+    path = Path(args.path).expanduser()
+    if not path.exists():
+        raise CommandError(f"PATH {args.path} does not exist")
+    if path.is_file():
+        if path.suffix.lower() != ".npy":
+            raise CommandError(
+                f"PATH {args.path} is a {path.suffix or 'suffix-less'} file; expected "
+                "a folder of PNG patches or an .npy array"
+            )
+        return _read_npy(args, path, patch_shape)
+    if _is_archive(path):
+        say(args, f"Loading the IDC patches of {args.path} ...")
+        idc = read_archive("PATH", args.path, args.quiet)
+        data = fit_to_model("PATH", args.path, idc.data, idc.frame, patch_shape)
+        return data, idc.frame[["patient", "x", "y", "path"]]
+    return _read_png_folder(args, path, patch_shape)
+
+
+def run(parser, args, argv) -> int:
+    """Run ``predict``: read the model and PATH, write the CSV."""
+    if args.output != "-":
+        check_output("--output", args.output)
+    model = read_model(parser, args.model, args.device)
+    patch_shape = set_inference(model, args)
+    X, frame = _read_patches(args, patch_shape)
+    proba = predict_proba(model, X, args.quiet)
+    classes = final_step(model).classes_
+    table = frame.reset_index(drop=True).assign(
+        proba=proba[:, 1], predicted=classes[proba.argmax(axis=1)]
+    )[list(PREDICTION_COLUMNS)]
+    if args.output == "-":
+        table.to_csv(sys.stdout, index=False)
+    else:
+        from idc_sklearn._files import atomic_write
+
+        with atomic_write(args.output, "w", newline="") as f:
+            table.to_csv(f, index=False)
+    n_positive = int((table["predicted"] == classes[1]).sum())
+    where = "" if args.output == "-" else f"; wrote {args.output}"
+    say(
+        args,
+        f"Predicted {len(table):,} patches: {n_positive:,} of class {classes[1]} "
+        f"({n_positive / len(table):.0%}){where}.",
+    )
+    return 0
