@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import pickle
 import re
 import sys
 import warnings
@@ -49,6 +50,7 @@ from idc_sklearn import (
     paired_bootstrap,
     patient_scores,
     read_patient_split,
+    save_model,
 )
 from idc_sklearn.cli import main as cli_main
 
@@ -165,14 +167,42 @@ SCORE = np.linspace(0.1, 0.9, N)
 LABELS = (SCORE > 0.5).astype(int)
 
 
-def cli(*argv: str):
-    """Run ``idc-sklearn`` in this process; return its exit status and stderr."""
+def _model_file(tmp: Path) -> Path:
+    """The tiny fitted MLBN network (16x16 patches), saved for the command to read."""
+    path = tmp / "model.safetensors"
+    if not path.exists():
+        save_model(_fitted_mlbn(), path)
+    return path
+
+
+def _file(name: str, content: bytes | np.ndarray) -> Callable[[Path], None]:
+    """Write ``name`` in the case's folder: these bytes, or this array as .npy."""
+
+    def write(tmp: Path) -> None:
+        if isinstance(content, np.ndarray):
+            np.save(tmp / name, content)
+        else:
+            (tmp / name).write_bytes(content)
+
+    return write
+
+
+def cli(command: str, *argv: str, make: Callable[[Path], object] | None = None):
+    """Run ``idc-sklearn command --quiet argv`` in this process.
+
+    Returns its exit status and stderr. In ``argv``, ``{tmp}`` is the case's folder
+    and ``{model}`` a tiny fitted model saved in it; ``make(tmp)`` writes what else
+    the case reads.
+    """
 
     def run(tmp: Path):
-        argv_ = [a.replace("{tmp}", str(tmp)) for a in argv]
+        if make is not None:
+            make(tmp)
+        model = _model_file(tmp) if any("{model}" in a for a in argv) else None
+        argv_ = [a.format(tmp=tmp, model=model) for a in argv]
         err = io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            status = cli_main(["compare", "--quiet", *argv_])
+            status = cli_main([command, "--quiet", *argv_])
         return status, err.getvalue()
 
     return run
@@ -493,28 +523,95 @@ CASES = [
              Y, LABELS, 1 - LABELS, GROUPS, confidence_level=1.5),
          ValueError, "confidence_level", ("got 1.5", "(0, 1)")),
     # --- the command line ---
-    Case("cli-device", "idc-sklearn compare", "`--device tpu`", cli("--device", "tpu"),
-         2, "--device", ("'tpu'", "cuda:<index>")),
+    Case("cli-device", "idc-sklearn compare", "`--device tpu`",
+         cli("compare", "--device", "tpu"), 2, "--device", ("'tpu'", "cuda:<index>")),
     Case("cli-cuda-absent", "idc-sklearn compare", "`--device cuda:99` (no such GPU)",
-         cli("--device", "cuda:99"), 2, "--device cuda:99", ("CUDA GPU(s)", "cpu")),
+         cli("compare", "--device", "cuda:99"), 2, "--device cuda:99",
+         ("CUDA GPU(s)", "cpu")),
     Case("cli-data-missing", "idc-sklearn compare", "`--data` a folder that does not "
-         "exist", cli("--data", "{tmp}/nowhere"), 2, "--data",
+         "exist", cli("compare", "--data", "{tmp}/nowhere"), 1, "--data",
          ("nowhere", "does not exist")),
     Case("cli-data-empty", "idc-sklearn compare", "`--data` an empty folder",
-         cli("--data", "{tmp}"), 2, "--data", ("holds no patient folders",)),
+         cli("compare", "--data", "{tmp}"), 1, "--data", ("holds no patient folders",)),
     Case("cli-split-missing", "idc-sklearn compare", "`--split` a folder that does "
-         "not exist", cli("--split", "{tmp}/nowhere"), 2, "--split",
+         "not exist", cli("compare", "--split", "{tmp}/nowhere"), 1, "--split",
          ("nowhere", "cases_train.txt")),
     Case("cli-split-synthetic", "idc-sklearn compare", "`--split` with synthetic data",
-         cli("--data", "synthetic", "--split", "{tmp}"), 2, "--split",
+         cli("compare", "--data", "synthetic", "--split", "{tmp}"), 2, "--split",
          ("synthetic data",)),
     Case("cli-n-patches", "idc-sklearn compare", "`--n-patches 1`",
-         cli("--n-patches", "1"), 2, "--n-patches", ("at least 2", "got 1")),
+         cli("compare", "--n-patches", "1"), 2, "--n-patches", ("at least 2", "got 1")),
     Case("cli-folds", "idc-sklearn compare", "more `--folds` than patients",
-         cli("--n-patients", "2", "--folds", "3"), 2, "--folds 3",
+         cli("compare", "--n-patients", "2", "--folds", "3"), 2, "--folds 3",
          ("--n-patients is 2",)),
+    Case("cli-folds-data", "idc-sklearn compare", "more `--folds` than the patients "
+         "`--data` holds", cli("compare", "--data", "sample", "--folds", "20"), 1,
+         "--folds 20", ("the 19 patients", "--data sample")),
     Case("cli-model", "idc-sklearn compare", "an unknown `--models` name",
-         cli("--models", "nope"), 2, "--models", ("'nope'", "mlbn")),
+         cli("compare", "--models", "nope"), 2, "--models", ("'nope'", "mlbn")),
+    Case("cli-train-data-missing", "idc-sklearn train", "`--data` a folder that does "
+         "not exist", cli("train", "--data", "{tmp}/nowhere", "-o", "{tmp}/m"), 1,
+         "--data", ("nowhere", "does not exist")),
+    Case("cli-train-output", "idc-sklearn train", "`--output` in a folder that does "
+         "not exist", cli("train", "-o", "{tmp}/nowhere/m.safetensors"), 1, "--output",
+         ("nowhere", "does not exist")),
+    Case("cli-model-missing", "idc-sklearn predict", "`MODEL` a file that does not "
+         "exist", cli("predict", "{tmp}/nowhere.safetensors", "{tmp}"), 1, "MODEL",
+         ("nowhere.safetensors", "does not exist")),
+    Case("cli-model-text", "idc-sklearn predict", "`MODEL` a file that is not a model",
+         cli("predict", "{tmp}/notes.safetensors", "{tmp}",
+             make=_file("notes.safetensors", b"not a model")),
+         1, "MODEL", ("notes.safetensors", "not a valid safetensors file")),
+    Case("cli-model-pickle", "idc-sklearn predict", "`MODEL` a Python pickle",
+         cli("predict", "{tmp}/m.safetensors", "{tmp}",
+             make=_file("m.safetensors", pickle.dumps({"weights": [0.5]}))),
+         1, "MODEL", ("pickle", "never loaded")),
+    Case("cli-path-missing", "idc-sklearn predict", "`PATH` that does not exist",
+         cli("predict", "{model}", "{tmp}/nowhere"), 1, "PATH",
+         ("nowhere", "does not exist")),
+    Case("cli-path-suffix", "idc-sklearn predict", "`PATH` a file that is not .npy",
+         cli("predict", "{model}", "{tmp}/data.csv", make=_file("data.csv", b"a,b\n")),
+         1, "PATH", (".csv file", "a folder of PNG patches or an .npy array")),
+    Case("cli-npy-shape", "idc-sklearn predict", "`PATH` an .npy of the wrong shape",
+         cli("predict", "{model}", "{tmp}/flat.npy",
+             make=_file("flat.npy", np.zeros((4, 10), np.uint8))),
+         1, "PATH", ("10 features per row", "(16, 16, 3)", "768")),
+    Case("cli-npy-dtype", "idc-sklearn predict", "`PATH` an .npy of complex numbers",
+         cli("predict", "{model}", "{tmp}/complex.npy",
+             make=_file("complex.npy", np.zeros((2, 16, 16, 3), complex))),
+         1, "PATH", ("complex128", "real numbers")),
+    Case("cli-npy-objects", "idc-sklearn predict", "`PATH` an .npy of pickled objects",
+         cli("predict", "{model}", "{tmp}/objects.npy",
+             make=_file("objects.npy", np.array([{"a": 1}], dtype=object))),
+         1, "PATH", ("Python objects", "never loaded", "numbers")),
+    Case("cli-npy-fake", "idc-sklearn predict", "`PATH` a text file named .npy",
+         cli("predict", "{model}", "{tmp}/fake.npy", make=_file("fake.npy", b"hello")),
+         1, "PATH", ("not a NumPy .npy file",)),
+    Case("cli-png-none", "idc-sklearn predict", "`PATH` a folder with no patches",
+         cli("predict", "{model}", "{tmp}/empty",
+             make=lambda tmp: (tmp / "empty").mkdir()),
+         1, "PATH", ("holds no PNG patches",)),
+    Case("cli-predict-output", "idc-sklearn predict", "`--output` in a folder that "
+         "does not exist", cli("predict", "{model}", "{tmp}", "-o", "{tmp}/no/p.csv"),
+         1, "--output", ("does not exist",)),
+    Case("cli-patient-sample", "idc-sklearn heatmap",
+         "an unknown `--patient` of the sample",
+         cli("heatmap", "{model}", "--patient", "nobody", "-o", "{tmp}/s.png"),
+         1, "--patient", ("nobody", "built-in sample", "19 patients")),
+    Case("cli-patient-archive", "idc-sklearn heatmap", "an unknown `--patient` of a "
+         "folder", cli("heatmap", "{model}", "--data", "{tmp}/archive", "--patient",
+                       "nobody", "-o", "{tmp}/s.png", make=_archive),
+         1, "--data", ("['nobody']", "not in the archive", "['7']")),
+    Case("cli-heatmap-shape", "idc-sklearn heatmap", "`--data` of larger patches than "
+         "the model takes", cli("heatmap", "{model}", "--data", "{tmp}/archive",
+                                "--patient", "7", "-o", "{tmp}/s.png", make=_archive),
+         1, "--data", ("50x50", "the model takes 16x16")),
+    Case("cli-heatmap-png", "idc-sklearn heatmap", "`--output` not a .png",
+         cli("heatmap", "{tmp}/m", "--patient", "7", "-o", "{tmp}/s.jpg"), 2,
+         "--output", ("s.jpg", "ending in .png")),
+    Case("cli-info-data", "idc-sklearn info", "`--data` a folder that does not exist",
+         cli("info", "--data", "{tmp}/nowhere"), 1, "--data",
+         ("nowhere", "does not exist")),
 ]
 # fmt: on
 
@@ -547,6 +644,10 @@ def test_bad_input(case: Case, tmp_path):
     if isinstance(case.raises, int):
         status, message = case.call(tmp_path)
         assert status == case.raises, message
+        if status == 1:  # a fault found while running: one line, no traceback
+            command = case.where.removeprefix("idc-sklearn ")
+            assert message.startswith(f"idc-sklearn {command}: error: "), message
+            assert message.count("\n") == 1, message
     elif issubclass(case.raises, Warning):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -186,6 +186,20 @@ def _read_png_folder(args, folder: Path, patch_shape):
     return data[: len(kept)], frame
 
 
+def _npy_dtype(file: Path):
+    """The dtype an .npy file's header declares; None where it cannot be read."""
+    from numpy.lib import format as npy
+
+    with open(file, "rb") as f:
+        try:
+            if npy.read_magic(f)[0] == 1:
+                return npy.read_array_header_1_0(f)[2]
+            return npy.read_array_header_2_0(f)[2]
+        except ValueError:
+            # np.load, called next, says what is wrong with the header.
+            return None
+
+
 def _read_npy(args, file: Path, patch_shape):
     import numpy as np
     import pandas as pd
@@ -198,6 +212,13 @@ def _read_npy(args, file: Path, patch_shape):
         raise CommandError(
             f"PATH {args.path} is not a NumPy .npy file (it does not start with "
             "the .npy signature)"
+        )
+    dtype = _npy_dtype(file)
+    if dtype is not None and dtype.hasobject:
+        raise CommandError(
+            f"PATH {args.path} holds Python objects (dtype {dtype}), which are never "
+            "loaded: unpickling them could run code; expected an array of numbers, "
+            "uint8 0-255 or float"
         )
     try:
         X = np.load(file, mmap_mode="r", allow_pickle=False)
