@@ -1,6 +1,7 @@
 """checkpoint_dir: training resumes after a crash or a SIGKILL with the same result."""
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -181,3 +182,27 @@ def test_a_killed_fit_resumes_to_the_same_weights(data, uninterrupted, tmp_path)
     assert epochs_seen - 1 <= saved["epochs"] <= epochs_seen < EPOCHS
     resumed = tiny(checkpoint_dir=tmp_path).fit(X, y, groups=groups)
     assert_same_fit(resumed, uninterrupted)
+
+
+class _RunsCode:
+    """Unpickling this creates ``marker``: what a hostile checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+def test_a_checkpoint_that_would_run_code_is_refused(writer, data, tmp_path):
+    X, y, groups = data
+    marker = tmp_path / "pwned"
+    path = tmp_path / CHECKPOINT_FILE
+    if writer == "pickle":
+        path.write_bytes(pickle.dumps(_RunsCode(marker)))
+    else:
+        torch.save({"state": _RunsCode(marker)}, path)
+    with pytest.raises(FileFormatError, match="never loaded"):
+        tiny(max_epochs=1, checkpoint_dir=tmp_path).fit(X, y, groups=groups)
+    assert not marker.exists()
