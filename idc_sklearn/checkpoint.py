@@ -27,21 +27,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections import OrderedDict
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from idc_sklearn._files import load_tensors, save_tensors
+from idc_sklearn._files import FileFormatError, load_tensors, save_tensors
+from idc_sklearn.persistence import _Corrupt, _Decoder, _Encoder, _Refused
 
 __all__ = ["CHECKPOINT_FILE", "load_checkpoint", "save_checkpoint"]
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 _FORMAT = "idc_sklearn.checkpoint"
-_VERSION = 1
+_VERSION = 2
 
 # Parameters that may differ between the interrupted fit and the one that resumes it:
 # they change how training is watched or where it runs, not what it computes.
@@ -51,41 +49,6 @@ _FREE_PARAMS = frozenset(
 # Rows of X hashed for the data fingerprint: enough to tell datasets apart without
 # reading a 2 GB array.
 _FINGERPRINT_ROWS = 257
-
-
-# -- JSON with non-finite floats and numpy scalars --
-
-
-def _to_json(value):
-    if isinstance(value, Mapping):
-        return {str(k): _to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json(v) for v in value]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer, int)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if math.isfinite(value) else {"__float__": repr(value)}
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return _to_json(value.item())
-    if value is None or isinstance(value, str):
-        return value
-    raise TypeError(f"{type(value).__name__} is not stored in a checkpoint")
-
-
-def _from_json(value):
-    if isinstance(value, dict):
-        if set(value) == {"__float__"}:
-            return float(value["__float__"])
-        return {k: _from_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_json(v) for v in value]
-    return value
-
-
-# -- what is saved --
 
 
 def _fingerprint(net, X: np.ndarray, y: np.ndarray, groups) -> dict:
@@ -107,62 +70,62 @@ def _fingerprint(net, X: np.ndarray, y: np.ndarray, groups) -> dict:
     }
 
 
-def _optimizer_state(name: str, optimizer, tensors: dict) -> dict:
-    state = optimizer.state_dict()
-    per_param = {}
-    for index, values in state["state"].items():
-        per_param[str(index)] = {}
-        for key, value in values.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{name}.state.{index}.{key}"] = value
-                per_param[str(index)][key] = {"__tensor__": True}
-            else:
-                per_param[str(index)][key] = _to_json(value)
-    return {"state": per_param, "param_groups": _to_json(state["param_groups"])}
+# -- what is saved: encoded as model files are (idc_sklearn.persistence) --
 
 
-def _callback_state(name: str, callback, tensors: dict) -> dict:
-    """A callback's fitted attributes: numbers, strings, state dicts, schedulers."""
-    state = {}
+def _callback_state(encoder: _Encoder, name: str, callback) -> dict:
+    """A callback's fitted attributes that describe training so far.
+
+    Numbers, strings and lists of them, state dicts (early stopping's best
+    weights) and schedulers (by their ``state_dict``); caches of tensors (the
+    validation predictions of the epoch), functions and other per-run objects
+    are left out.
+    """
+    values, schedulers = {}, {}
     for attr, value in vars(callback).items():
         if not attr.endswith("_") or attr.startswith("_"):
             continue
-        if isinstance(value, Mapping) and value and all(
-            isinstance(v, torch.Tensor) for v in value.values()
-        ):
-            for key, tensor in value.items():
-                tensors[f"callbacks.{name}.{attr}.{key}"] = tensor
-            state[attr] = {"__state_dict__": list(value)}
-        elif isinstance(value, torch.optim.lr_scheduler.LRScheduler) or (
-            isinstance(value, torch.optim.lr_scheduler.ReduceLROnPlateau)
-        ):
-            state[attr] = {"__scheduler__": _to_json(value.state_dict())}
+        key = f"callbacks.{name}.{attr}"
+        if not isinstance(value, type) and hasattr(value, "load_state_dict"):
+            value, target = value.state_dict(), schedulers
         else:
-            try:
-                state[attr] = _to_json(value)
-            except TypeError:
-                continue  # functions, caches and other per-run objects
-    return state
+            target = values
+        own = _Encoder()
+        try:
+            encoded = own.value(value, f"callback {name!r} attribute {attr!r}", key)
+        except _Refused:
+            continue
+        if own.tensors and not isinstance(value, dict):
+            continue  # a list of tensors: a cache of the epoch, not state
+        encoder.tensors.update(own.tensors)
+        target[attr] = encoded
+    return {"values": values, "schedulers": schedulers}
 
 
 def save_checkpoint(net, folder, *, fingerprint: dict, finished: bool) -> Path:
     """Write the training state of ``net`` to ``folder``/checkpoint.safetensors."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tensors: dict = {}
-    for name in [*net._modules, *net._criteria]:
-        for key, tensor in getattr(net, name + "_").state_dict().items():
-            tensors[f"{name}.{key}"] = tensor
-    optimizers = {
-        name: _optimizer_state(name, getattr(net, name + "_"), tensors)
-        for name in net._optimizers
-    }
-    tensors["random.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        for index, state in enumerate(torch.cuda.get_rng_state_all()):
-            tensors[f"random.cuda.{index}"] = state
     sampler = getattr(net, "_train_sampler", None)
     scaler = getattr(net, "grad_scaler_", None)
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    state = {
+        "modules": {
+            name: getattr(net, name + "_").state_dict()
+            for name in [*net._modules, *net._criteria]
+        },
+        "optimizers": {
+            name: getattr(net, name + "_").state_dict() for name in net._optimizers
+        },
+        "grad_scaler": None if scaler is None else scaler.state_dict(),
+        "history": net.history.to_list(),
+        "random": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if cuda else [],
+            "sampler": None if sampler is None else sampler.rng_state,
+        },
+    }
+    encoder = _Encoder()
     metadata = {
         "format": _FORMAT,
         "version": _VERSION,
@@ -170,47 +133,62 @@ def save_checkpoint(net, folder, *, fingerprint: dict, finished: bool) -> Path:
         "fingerprint": fingerprint,
         "finished": finished,
         "epochs": len(net.history),
-        "history": _to_json(net.history.to_list()),
-        "optimizers": optimizers,
-        "grad_scaler": None if scaler is None else _to_json(scaler.state_dict()),
+        "state": encoder.value(state, "the training state", "state"),
         "callbacks": {
-            name: _callback_state(name, callback, tensors)
+            name: _callback_state(encoder, name, callback)
             for name, callback in net.callbacks_
         },
-        "sampler": None if sampler is None else _to_json(sampler.rng_state),
     }
     path = folder / CHECKPOINT_FILE
-    save_tensors(path, tensors, metadata)
+    save_tensors(path, encoder.tensors, metadata)
     return path
 
 
 # -- what is restored --
 
 
-def load_checkpoint(folder) -> tuple[dict, dict] | None:
-    """The tensors and metadata of ``folder``'s checkpoint, or None if it has none.
+def load_checkpoint(folder) -> dict | None:
+    """``folder``'s checkpoint, decoded, or None if it has none.
+
+    Returns a dict with the file's ``path``, its ``metadata`` (fingerprint,
+    ``finished``, ``epochs``), the training ``state`` and the ``callbacks``'.
 
     Raises
     ------
     idc_sklearn._files.FileFormatError
-        The file is damaged (checksum), truncated, or not a checkpoint.
+        The file is damaged (checksum), truncated, not a checkpoint, or holds
+        a document that does not decode.
     """
     path = Path(folder) / CHECKPOINT_FILE
     if not path.exists():
         return None
     tensors, metadata = load_tensors(path)
     if metadata.get("format") != _FORMAT or metadata.get("version") != _VERSION:
-        raise ValueError(
+        raise FileFormatError(
             f"{str(path)!r} is not a training checkpoint of this idc_sklearn "
             f"(format {metadata.get('format')!r}, version {metadata.get('version')!r})"
             "; delete it or choose another checkpoint_dir."
         )
-    return tensors, metadata
+    decoder = _Decoder(tensors, None, str(path))
+    try:
+        state = decoder.value(metadata["state"], "the training state")
+        callbacks = {
+            name: {
+                part: decoder.value(entries, f"callback {name!r}")
+                for part, entries in saved.items()
+            }
+            for name, saved in metadata["callbacks"].items()
+        }
+    except (_Corrupt, KeyError, AttributeError) as exc:
+        raise FileFormatError(
+            f"{str(path)!r} is not a valid training checkpoint: it {exc}."
+        ) from None
+    return {"path": path, "metadata": metadata, "state": state, "callbacks": callbacks}
 
 
-def check_fingerprint(path, metadata: dict, fingerprint: dict) -> None:
+def check_fingerprint(found: dict, fingerprint: dict) -> None:
     """Refuse a checkpoint written for other parameters or other data."""
-    saved = metadata["fingerprint"]
+    path, saved = found["path"], found["metadata"]["fingerprint"]
     if saved["params"] != fingerprint["params"]:
         differ = sorted(
             name
@@ -230,61 +208,40 @@ def check_fingerprint(path, metadata: dict, fingerprint: dict) -> None:
         )
 
 
-def _tensors_under(tensors: dict, prefix: str) -> dict:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def restore_weights(net, tensors: dict, metadata: dict) -> None:
+def restore_weights(net, found: dict) -> None:
     """Modules, optimisers, loss scaler and history, before training resumes."""
     from skorch.history import History
 
-    for name in [*net._modules, *net._criteria]:
-        getattr(net, name + "_").load_state_dict(_tensors_under(tensors, name + "."))
-    for name, saved in metadata["optimizers"].items():
-        state = {}
-        for index, values in saved["state"].items():
-            state[int(index)] = {
-                key: tensors[f"{name}.state.{index}.{key}"]
-                if value == {"__tensor__": True}
-                else _from_json(value)
-                for key, value in values.items()
-            }
-        getattr(net, name + "_").load_state_dict(
-            {"state": state, "param_groups": _from_json(saved["param_groups"])}
-        )
-    if metadata["grad_scaler"] is not None:
-        net.grad_scaler_.load_state_dict(_from_json(metadata["grad_scaler"]))
-    net.history_ = History(_from_json(metadata["history"]))
+    state = found["state"]
+    for name, weights in state["modules"].items():
+        getattr(net, name + "_").load_state_dict(weights)
+    for name, optimizer_state in state["optimizers"].items():
+        getattr(net, name + "_").load_state_dict(optimizer_state)
+    if state["grad_scaler"] is not None:
+        net.grad_scaler_.load_state_dict(state["grad_scaler"])
+    net.history_ = History(state["history"])
 
 
-def restore_callbacks(net, tensors: dict, metadata: dict) -> None:
+def restore_callbacks(net, found: dict) -> None:
     """Callback states, once the callbacks' own ``on_train_begin`` has run."""
     callbacks = dict(net.callbacks_)
-    for name, state in metadata["callbacks"].items():
+    for name, saved in found["callbacks"].items():
         callback = callbacks.get(name)
         if callback is None:
             continue
-        for attr, value in state.items():
-            if isinstance(value, dict) and "__state_dict__" in value:
-                prefix = f"callbacks.{name}.{attr}."
-                weights = _tensors_under(tensors, prefix)
-                order = value["__state_dict__"]
-                setattr(callback, attr, OrderedDict((k, weights[k]) for k in order))
-            elif isinstance(value, dict) and "__scheduler__" in value:
-                getattr(callback, attr).load_state_dict(
-                    _from_json(value["__scheduler__"])
-                )
-            else:
-                setattr(callback, attr, _from_json(value))
+        for attr, value in saved["values"].items():
+            setattr(callback, attr, value)
+        for attr, scheduler_state in saved["schedulers"].items():
+            getattr(callback, attr).load_state_dict(scheduler_state)
 
 
-def restore_random_state(net, tensors: dict, metadata: dict) -> None:
+def restore_random_state(net, found: dict) -> None:
     """Generators, at the start of the first resumed epoch."""
-    torch.set_rng_state(tensors["random.torch"])
-    cuda = _tensors_under(tensors, "random.cuda.")
-    if cuda and torch.cuda.is_available():
-        for index in range(min(len(cuda), torch.cuda.device_count())):
-            torch.cuda.set_rng_state(cuda[str(index)], index)
+    random = found["state"]["random"]
+    torch.set_rng_state(random["torch"])
+    if torch.cuda.is_available():
+        for index, cuda_state in enumerate(random["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
     sampler = getattr(net, "_train_sampler", None)
-    if sampler is not None and metadata["sampler"] is not None:
-        sampler.rng_state = _from_json(metadata["sampler"])
+    if sampler is not None and random["sampler"] is not None:
+        sampler.rng_state = random["sampler"]

@@ -772,16 +772,14 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         found = checkpoint.load_checkpoint(self.checkpoint_dir)
         if found is None:
             return epochs
-        tensors, metadata = found
-        path = os.path.join(self.checkpoint_dir, checkpoint.CHECKPOINT_FILE)
-        checkpoint.check_fingerprint(path, metadata, self._fingerprint)
-        checkpoint.restore_weights(self, tensors, metadata)
+        checkpoint.check_fingerprint(found, self._fingerprint)
+        checkpoint.restore_weights(self, found)
         done = len(self.history)
-        if metadata["finished"] or done >= epochs:
+        if found["metadata"]["finished"] or done >= epochs:
             return 0
         # Callback and random states are restored once training has begun
         # (notify), where the callbacks' own on_train_begin would reset them.
-        self._resume_state = (tensors, metadata)
+        self._resume_state = found
         return epochs - done
 
     def _training_finished(self) -> bool:
@@ -800,9 +798,9 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             return
         pending = self.__dict__.get("_resume_state")
         if method_name == "on_train_begin" and pending is not None:
-            checkpoint.restore_callbacks(self, *pending)
+            checkpoint.restore_callbacks(self, pending)
         elif method_name == "on_epoch_begin" and pending is not None:
-            checkpoint.restore_random_state(self, *pending)
+            checkpoint.restore_random_state(self, pending)
             self._resume_state = None
         elif method_name == "on_epoch_end" or (
             # At the end the weights may be the best epoch's (restored by early

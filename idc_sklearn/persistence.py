@@ -203,7 +203,10 @@ class _Encoder:
             return int(value)
         if isinstance(value, numbers.Real):
             value = float(value)
-            return value if math.isfinite(value) else {KIND: "float", "value": value}
+            # JSON has no infinity or NaN: they are kept as "inf", "-inf", "nan".
+            return (
+                value if math.isfinite(value) else {KIND: "float", "value": repr(value)}
+            )
         if isinstance(value, torch.Tensor):
             return self.tensor(value, key)
         if isinstance(value, np.ndarray):
