@@ -349,9 +349,10 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         X = check_patches(X, self.patch_shape, check_finite=check_finite)
         if self.normalize == "scale" and np.issubdtype(X.dtype, np.floating):
             head = X[:_SCALED_CHECK_ROWS]
-            if head.size and np.nanmax(head) <= 1.0:
+            largest = float(np.nanmax(head)) if head.size else np.inf
+            if largest <= 1.0:
                 warnings.warn(
-                    f"X holds floats in [0, 1] (largest {float(np.nanmax(head)):.3g} "
+                    f"X holds floats in [0, 1] (largest {largest:.3g} "
                     f"in the first {len(head)} patches), but normalize='scale' "
                     "reads patches on the 0-255 scale and divides by 255 again. "
                     "Pass the unscaled patches (uint8 0-255), or normalize=None "

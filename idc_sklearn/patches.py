@@ -42,6 +42,20 @@ def check_patch_shape(
     return tuple(int(v) for v in patch_shape)
 
 
+def check_rgb_patch_shape(patch_shape, owner: object) -> tuple[int, int, int]:
+    """:func:`check_patch_shape` for estimators that read RGB patches only.
+
+    The error names ``owner``'s class, as sklearn's parameter validation does.
+    """
+    shape = check_patch_shape(patch_shape)
+    if shape[2] != 3:
+        raise ValueError(
+            f"The 'patch_shape' parameter of {type(owner).__name__} must be "
+            f"(height, width, 3): RGB patches; got {patch_shape!r}."
+        )
+    return shape
+
+
 def as_real_array(X, *, name: str = "X", check_finite: bool = True) -> np.ndarray:
     """Return ``X`` as a numpy array of real numbers, without copying an ndarray.
 

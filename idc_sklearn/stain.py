@@ -42,8 +42,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .patches import (
     DEFAULT_PATCH_SHAPE,
     check_patch_range,
-    check_patch_shape,
     check_patches,
+    check_rgb_patch_shape,
 )
 
 __all__ = ["MacenkoNormalizer", "ReinhardNormalizer"]
@@ -94,12 +94,7 @@ class _StainNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _validated(self, X) -> np.ndarray:
         self._validate_params()
-        shape = check_patch_shape(self.patch_shape)
-        if shape[2] != 3:
-            raise ValueError(
-                f"The 'patch_shape' parameter of {type(self).__name__} must be "
-                f"(height, width, 3): RGB patches; got {self.patch_shape!r}."
-            )
+        shape = check_rgb_patch_shape(self.patch_shape, self)
         patches = check_patches(X, shape, name="X")
         check_patch_range(patches)
         return patches

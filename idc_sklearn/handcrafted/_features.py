@@ -36,8 +36,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..patches import (
     DEFAULT_PATCH_SHAPE,
     check_patch_range,
-    check_patch_shape,
     check_patches,
+    check_rgb_patch_shape,
 )
 
 __all__ = [
@@ -133,12 +133,7 @@ class _PatchTransformer(TransformerMixin, BaseEstimator):
     def _check_params(self) -> tuple[int, int, int]:
         """Validate every parameter; return the checked ``patch_shape``."""
         self._validate_params()
-        shape = check_patch_shape(self.patch_shape)
-        if shape[2] != 3:
-            raise _invalid(
-                self, "patch_shape", "(height, width, 3): RGB patches", self.patch_shape
-            )
-        return shape
+        return check_rgb_patch_shape(self.patch_shape, self)
 
     def fit(self, X, y=None):
         """Validate the parameters and ``X``; nothing is learnt.
