@@ -112,24 +112,6 @@ def _position(name: str) -> tuple[str, int | None, int | None]:
     )
 
 
-def _read_png(file: Path, height: int, width: int):
-    """One PNG file as RGB, or None and why it cannot be a patch of the model."""
-    import numpy as np
-    from PIL import Image
-
-    try:
-        with Image.open(file, formats=("PNG",)) as image:
-            patch = np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as exc:
-        return None, f"cannot be read as a PNG ({type(exc).__name__}: {exc})"
-    if patch.shape[0] > height or patch.shape[1] > width:
-        return None, (
-            f"is {patch.shape[1]}x{patch.shape[0]} (width x height), larger than the "
-            f"model's {width}x{height} patches"
-        )
-    return patch, None
-
-
 def _read_png_folder(args, folder: Path, patch_shape):
     """Every PNG under ``folder`` as the model's patches, with patient, x, y, path.
 
@@ -151,15 +133,22 @@ def _read_png_folder(args, folder: Path, patch_shape):
             f"MODEL {args.model} takes patches of {channels} channels; PNG patches "
             "are read as RGB"
         )
+    # The archive loader's decoder (16-bit grayscale, palettes, alpha, empty and
+    # broken files), here into the model's patch size; a skipped file's row is
+    # written over by the next one.
+    from idc_sklearn.datasets._loader import _read_patch
+
     data = np.zeros((len(files), height, width, 3), dtype=np.uint8)
     kept, skipped = [], []
     bar = tqdm(files, desc="reading", unit="file", disable=args.quiet, leave=False)
+    size_name = f"the model's {width}x{height} patches"
     for file in bar:
-        patch, reason = _read_png(file, height, width)
-        if patch is None:
+        *_, reason = _read_patch(
+            str(file), data[len(kept)], "zero", size_name=size_name
+        )
+        if reason is not None:
             skipped.append((file, reason))
             continue
-        data[len(kept), : patch.shape[0], : patch.shape[1]] = patch
         kept.append(file)
     if skipped:
         example = "e.g. {} {}".format(*skipped[0])

@@ -230,24 +230,29 @@ def _fingerprint(files, pad: str, patients: list[str] | None) -> str:
     return digest.hexdigest()
 
 
-def _read_patch(path: str, out: np.ndarray, pad: str) -> tuple[int, int, str | None]:
-    """Decode one PNG into ``out`` (50, 50, 3); return (height, width, why skipped).
+def _read_patch(
+    path: str, out: np.ndarray, pad: str, *, size_name: str | None = None
+) -> tuple[int, int, str | None]:
+    """Decode one PNG into ``out``; return (height, width, why skipped).
 
-    ``why skipped`` is None for a loaded patch and a reason otherwise.
+    ``out`` is ``(rows, cols, 3)``, (50, 50, 3) for the archive; a smaller PNG is
+    padded to it, a larger one skipped (``size_name`` names the size in the
+    reason). ``why skipped`` is None for a loaded patch and a reason otherwise.
     """
+    rows, cols = out.shape[:2]
     try:
         with Image.open(path, formats=("PNG",)) as im:
             width, height = im.size
-            if width > PATCH_SIZE or height > PATCH_SIZE:
+            if width > cols or height > rows:
                 return (
                     height,
                     width,
                     (
                         f"is {width}x{height} (width x height), larger than "
-                        f"{PATCH_SIZE}x{PATCH_SIZE}"
+                        f"{size_name or f'{cols}x{rows}'}"
                     ),
                 )
-            if (height, width) != (PATCH_SIZE, PATCH_SIZE) and pad == "drop":
+            if (height, width) != (rows, cols) and pad == "drop":
                 return (
                     height,
                     width,
@@ -275,14 +280,12 @@ def _read_patch(path: str, out: np.ndarray, pad: str) -> tuple[int, int, str | N
         return 0, 0, f"cannot be read as a PNG image: {exc}"
     except _READ_ERRORS as exc:
         return 0, 0, f"cannot be read: {_why(exc)}"
-    if pad == "reflect" and (height, width) != (PATCH_SIZE, PATCH_SIZE):
+    if pad == "reflect" and (height, width) != (rows, cols):
         out[:] = np.pad(
-            patch,
-            ((0, PATCH_SIZE - height), (0, PATCH_SIZE - width), (0, 0)),
-            mode="reflect",
+            patch, ((0, rows - height), (0, cols - width), (0, 0)), mode="reflect"
         )
     else:
-        if (height, width) != (PATCH_SIZE, PATCH_SIZE):
+        if (height, width) != (rows, cols):
             out[:] = 0
         out[:height, :width] = patch
     return height, width, None
