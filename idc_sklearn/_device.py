@@ -47,7 +47,7 @@ def check_device(device) -> None:
             found = f"{count} CUDA device(s)" if count else "no CUDA device"
             raise ValueError(
                 f"device={device!r} asks for a CUDA device this machine does not "
-                f"have: torch sees {found}. Use device=\"auto\" (CUDA where "
+                f'have: torch sees {found}. Use device="auto" (CUDA where '
                 'present, else the CPU) or "cpu".'
             )
 

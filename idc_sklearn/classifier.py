@@ -28,12 +28,14 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metadata_routing import MethodMapping
 from skorch import NeuralNetClassifier
+from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch import nn
 from torch.utils.data import Dataset
 
 from idc_sklearn import checkpoint
 from idc_sklearn._device import AutoDeviceMixin, check_device, resolve_device
+from idc_sklearn._inference import INFERENCE_MODES, InferenceNetwork
 from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch
 from idc_sklearn.batching import (
     NORMALIZE_MODES,
@@ -142,6 +144,19 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         with :class:`torch.amp.GradScaler` so small gradients do not vanish).
         Faster on GPUs and on CPUs with bfloat16 units (AMX, AVX-512 BF16);
         probabilities agree with float32 to a few parts in a thousand.
+    inference : {"fold", "eager", "compile"}, default="fold"
+        The form of the trained network that predictions and validation passes
+        run. ``"fold"``: a copy with each BatchNorm folded into the convolution or
+        dense layer before it (the same probabilities to float rounding, one pass
+        over the activations less per BatchNorm), rebuilt whenever the weights
+        change. ``"eager"``: the network as trained (hooks registered on its
+        BatchNorm layers run only here). ``"compile"``: ``predict_proba`` runs the
+        folded network compiled by :func:`torch.compile` with frozen weights, for
+        large predictions: on a 2-core CPU the paper's network predicts about 1.4
+        times as fast, after a compile of about a minute per fitted model
+        (validation passes during ``fit`` use ``"fold"``, so training never waits
+        for a compile). Ignored with skorch's ``compile=True``, which compiles the
+        network for everything.
     data_on_device : bool, default=False
         Copy ``X`` (in its stored dtype: 2.1 GB for the full archive as uint8)
         and ``y`` to the training device once per ``fit`` or ``predict_proba``,
@@ -225,6 +240,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         augment=None,
         tta=False,
         precision="float32",
+        inference="fold",
         data_on_device=False,
         checkpoint_dir=None,
         random_state=None,
@@ -247,6 +263,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         self.augment = augment
         self.tta = tta
         self.precision = precision
+        self.inference = inference
         self.data_on_device = data_on_device
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
@@ -307,6 +324,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         "augment": _options(AUGMENT_MODES),
         "tta": ["boolean"],
         "precision": [StrOptions(set(PRECISIONS))],
+        "inference": [StrOptions(set(INFERENCE_MODES))],
         "data_on_device": ["boolean"],
         "checkpoint_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
@@ -600,6 +618,20 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         return torch.autocast(torch.device(self.device_).type, dtype=dtype)
 
     def infer(self, x, **fit_params):
+        return self._infer(x, predicting=False, **fit_params)
+
+    def evaluation_step(self, batch, training=False):
+        # skorch's, but telling _infer that this is a prediction (forward_iter),
+        # not a validation pass, which calls infer directly.
+        if training:
+            return super().evaluation_step(batch, training=True)
+        self.check_is_fitted()
+        Xi, _ = unpack_data(batch)
+        with torch.no_grad():
+            self._set_training(False)
+            return self._infer(Xi, predicting=True)
+
+    def _infer(self, x, *, predicting: bool, **fit_params):
         # ``groups`` reaches here as a fit parameter meant for the train split.
         fit_params.pop("groups", None)
         x = x.to(self.device_, non_blocking=True)
@@ -610,9 +642,34 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             x = views.permute(0, 2, 3, 1)
         x = self.prepare_batch(x)
         with self._autocast():
-            logits = self.module_(x, **fit_params)
+            if (
+                self.module_.training
+                or torch.is_grad_enabled()
+                or fit_params
+                or self.compile
+            ):
+                logits = self.module_(x, **fit_params)
+            else:
+                logits = self._inference_network(predicting)(self.module_, x)
         # The loss, softmax and scores work in float32 whatever the precision.
         return logits.float()
+
+    def _inference_network(self, predicting: bool) -> InferenceNetwork:
+        """The cached evaluation form of ``module_`` (see ``inference``)."""
+        mode = self.inference
+        if mode == "compile" and not predicting:
+            mode = "fold"
+        networks = self.__dict__.setdefault("_inference_networks", {})
+        if mode not in networks:
+            networks[mode] = InferenceNetwork(mode)
+        return networks[mode]
+
+    def __getstate__(self):
+        # The evaluation forms are caches of module_, rebuilt on demand; a
+        # compiled one cannot be pickled.
+        state = super().__getstate__()
+        state.pop("_inference_networks", None)
+        return state
 
     # -- the training step: loss scaling for float16, one sync per epoch --
 

@@ -327,6 +327,7 @@ CASES = [
     _unknown("resample", "smote", "'over'"),
     _unknown("augment", "mixup", "'dihedral'"),
     _unknown("precision", "fp8", "'bfloat16'"),
+    _unknown("inference", "fast", "'compile'"),
     Case("patch-shape", MLBN, "`patch_shape` not a (height, width, channels) triple",
          _fit(lambda: _mlbn(patch_shape=(16, 16))), ValueError, "patch_shape",
          ("(16, 16)", "3 positive ints")),

@@ -1,5 +1,6 @@
-"""precision=, tta=, the already-scaled warning and the once-per-epoch loss read."""
+"""precision=, tta=, inference=, the already-scaled warning, the per-epoch loss read."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -8,7 +9,12 @@ import torch
 from conftest import TINY, make_patches, requires_cuda
 from skorch.callbacks import Callback
 
-from idc_sklearn import MLBNInceptionClassifier
+from idc_sklearn import (
+    MLBNInceptionClassifier,
+    PatchNetClassifier,
+    PatientValidSplit,
+)
+from idc_sklearn._inference import fold_batchnorm
 from idc_sklearn.classifier import _dihedral_views
 
 
@@ -201,12 +207,123 @@ def test_reduced_precision_on_cuda(precision, data):
 def test_data_on_device_on_cuda(data):
     X, y, groups = data
     fits = [
-        MLBNInceptionClassifier(
-            **{**TINY, "device": "cuda", "data_on_device": on}
-        ).fit(X, y, groups=groups)
+        MLBNInceptionClassifier(**{**TINY, "device": "cuda", "data_on_device": on}).fit(
+            X, y, groups=groups
+        )
         for on in (False, True)
     ]
     assert fits[1].get_dataset(X, y).X.is_cuda
     np.testing.assert_allclose(
         fits[0].predict_proba(X), fits[1].predict_proba(X), atol=1e-5
     )
+
+
+# -- inference: BatchNorm folded, compiled --
+
+
+def _eager_proba(clf, X):
+    mode = clf.inference
+    try:
+        return clf.set_params(inference="eager").predict_proba(X)
+    finally:
+        clf.set_params(inference=mode)
+
+
+def test_fold_batchnorm_folds_every_pair_and_leaves_the_network_alone(fitted):
+    module = fitted.module_
+    state = {k: v.clone() for k, v in module.state_dict().items()}
+    folded = fold_batchnorm(module)
+    assert folded is not module
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in folded.modules())
+    assert not folded.training
+    assert not any(p.requires_grad for p in folded.parameters())
+    # the trained network keeps its layers and weights
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in module.modules()) == 12
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    without_bn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    assert fold_batchnorm(without_bn) is without_bn
+
+
+def test_folded_predictions_equal_the_trained_network(data, fitted):
+    X, _, _ = data
+    assert fitted.inference == "fold"
+    folded = fitted.predict_proba(X)
+    eager = _eager_proba(fitted, X)
+    assert not np.array_equal(folded, eager)  # really another computation
+    np.testing.assert_allclose(folded, eager, atol=1e-5)
+
+
+def test_folded_network_follows_the_weights(data):
+    X, y, _ = data
+    clf = tiny(max_epochs=1).fit(X, y)
+    before = clf.predict_proba(X)
+    clf.partial_fit(X, y)  # an optimiser step changes the weights in place
+    after = clf.predict_proba(X)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_allclose(after, _eager_proba(clf, X), atol=1e-5)
+    with torch.no_grad():  # so does a changed BatchNorm statistic
+        clf.module_.features[0].branch1x1[1].running_mean += 5.0
+    np.testing.assert_allclose(clf.predict_proba(X), _eager_proba(clf, X), atol=1e-5)
+    assert np.abs(clf.predict_proba(X) - after).max() > 1e-3
+
+
+def test_inference_networks_are_not_pickled(fitted, data):
+    X, _, _ = data
+    expected = fitted.predict_proba(X)
+    assert fitted._inference_networks
+    state = fitted.__getstate__()
+    assert "_inference_networks" not in state
+    copy = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(copy.predict_proba(X), expected)
+
+
+class ConvBatchNormNet(torch.nn.Module):
+    """One convolution, BatchNorm and a linear layer: cheap to compile."""
+
+    def __init__(self, n_classes, in_channels, patch_size):
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(in_channels, 4, 3),
+            torch.nn.BatchNorm2d(4),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4, n_classes),
+        )
+
+    def forward(self, x):
+        return self.features(x)
+
+
+def test_compiled_inference_matches_and_pads_the_last_batch(data):
+    X, y, _ = data
+    clf = PatchNetClassifier(
+        ConvBatchNormNet,
+        patch_shape=TINY["patch_shape"],
+        batch_size=16,
+        max_epochs=1,
+        verbose=0,
+        random_state=0,
+        inference="compile",
+        train_split=PatientValidSplit(0.25),
+    )
+    groups = np.repeat(np.arange(8), len(X) // 8)
+    clf.fit(X, y, groups=groups)
+    # the validation passes of fit ran the folded network, never a compiled one
+    assert set(clf._inference_networks) == {"fold"}
+    proba = clf.predict_proba(X[:40])  # batches of 16, 16 and 8
+    network = clf._inference_networks["compile"]
+    assert network._batch_size == 16
+    np.testing.assert_allclose(proba, _eager_proba(clf, X[:40]), atol=1e-5)
+    # a prediction on fewer patches runs the same compiled network, padded
+    compiled = network._network
+    np.testing.assert_allclose(clf.predict_proba(X[:3]), proba[:3], atol=1e-6)
+    assert network._network is compiled
+    # new weights, a new compiled network
+    clf.partial_fit(X, y, groups=groups)
+    np.testing.assert_allclose(
+        clf.predict_proba(X[:40]), _eager_proba(clf, X[:40]), atol=1e-5
+    )
+    assert network._network is not compiled

@@ -1,0 +1,150 @@
+"""The network as predictions run it: BatchNorm folded, optionally compiled.
+
+A trained network in evaluation mode computes each BatchNorm as a fixed affine map
+of its input, so one that directly follows a convolution or a linear layer can be
+folded into that layer's weights (:func:`torch.nn.utils.fusion.fuse_conv_bn_eval`):
+one pass over the activations less per BatchNorm, the same outputs to float
+rounding. :class:`InferenceNetwork` keeps the folded copy (and, on request, a
+:func:`torch.compile`-d one with frozen weights) for as long as the trained
+network's weights stay as they were, and builds it again once they change.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+
+__all__ = ["INFERENCE_MODES", "InferenceNetwork", "fold_batchnorm"]
+
+INFERENCE_MODES = ("fold", "eager", "compile")
+
+_FOLDABLE = (
+    (nn.Conv2d, nn.BatchNorm2d, fuse_conv_bn_eval),
+    (nn.Linear, nn.BatchNorm1d, fuse_linear_bn_eval),
+)
+
+# One network is built at a time: two threads predicting at once must not compile
+# the same network twice.
+_BUILD_LOCK = threading.Lock()
+
+
+def _fuser(layer: nn.Module, norm: nn.Module):
+    for layer_type, norm_type, fuse in _FOLDABLE:
+        if (
+            type(layer) is layer_type
+            and type(norm) is norm_type
+            and norm.running_mean is not None
+            and norm.affine
+        ):
+            return fuse
+    return None
+
+
+def _foldable_pairs(module: nn.Module) -> list[tuple[nn.Sequential, int]]:
+    return [
+        (seq, i)
+        for seq in module.modules()
+        if isinstance(seq, nn.Sequential)
+        for i in range(len(seq) - 1)
+        if _fuser(seq[i], seq[i + 1]) is not None
+    ]
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """An evaluation-mode copy of ``module`` with its BatchNorms folded.
+
+    Each BatchNorm (with running statistics) that directly follows a convolution
+    or a linear layer inside an :class:`torch.nn.Sequential` is folded into that
+    layer and replaced by :class:`torch.nn.Identity`. ``module`` itself is left
+    untouched; where nothing can be folded it is returned as it is.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    torch.nn.Module
+        The folded copy, in evaluation mode, without gradients.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from idc_sklearn import MLBNInception
+    >>> net = MLBNInception(filters=(3, 3), head_units=(4,), patch_size=16).eval()
+    >>> folded = fold_batchnorm(net)
+    >>> sum(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    0
+    >>> x = torch.rand(2, 3, 16, 16)
+    >>> torch.allclose(net(x), folded(x), atol=1e-5)
+    True
+    """
+    if isinstance(module, nn.parallel.DistributedDataParallel):
+        module = module.module
+    if not _foldable_pairs(module):
+        return module
+    folded = copy.deepcopy(module).eval().requires_grad_(False)
+    for seq, i in _foldable_pairs(folded):
+        fuse = _fuser(seq[i], seq[i + 1])
+        seq[i] = fuse(seq[i], seq[i + 1])
+        seq[i + 1] = nn.Identity()
+    return folded
+
+
+def _weights_key(module: nn.Module) -> tuple:
+    # Every in-place change of a tensor (an optimiser step, load_state_dict, the
+    # BatchNorm recalibration) bumps its version; moving it elsewhere changes its
+    # storage.
+    return (id(module),) + tuple(
+        (t._version, t.data_ptr(), t.dtype)
+        for t in (*module.parameters(), *module.buffers())
+    )
+
+
+class InferenceNetwork:
+    """The form of a trained network that evaluation-mode forward passes use.
+
+    Parameters
+    ----------
+    mode : {"fold", "eager", "compile"}
+        ``"eager"``: the trained network itself. ``"fold"``: :func:`fold_batchnorm`
+        of it. ``"compile"``: the folded network compiled by :func:`torch.compile`
+        with frozen weights (Inductor's ``freezing``), for batches of one fixed
+        size (smaller batches are padded to it, so nothing recompiles).
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self._key = None
+        self._network = None
+        self._batch_size = None
+
+    def __call__(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The forward pass of ``module``'s evaluation form on ``x``."""
+        if self.mode == "eager":
+            return module(x)
+        network, batch_size = self._get(module, len(x))
+        if batch_size is None or len(x) == batch_size:
+            return network(x)
+        # Without batch statistics, patches do not see each other: zero padding
+        # changes nothing but the cost of the last batch.
+        padding = x.new_zeros((batch_size - len(x), *x.shape[1:]))
+        return network(torch.cat([x, padding]))[: len(x)]
+
+    def _get(self, module: nn.Module, batch_size: int):
+        key = _weights_key(module)
+        with _BUILD_LOCK:
+            size = self._batch_size
+            if self._key != key or (size is not None and batch_size > size):
+                network, size = fold_batchnorm(module), None
+                if self.mode == "compile":
+                    network = torch.compile(
+                        network, dynamic=False, options={"freezing": True}
+                    )
+                    size = batch_size
+                self._network, self._key, self._batch_size = network, key, size
+            return self._network, size
