@@ -23,7 +23,7 @@ setup(
     install_requires=[
         "torch>=2.2,<3",
         "skorch>=1.0,<2",
-        "scikit-learn>=1.6,<2",
+        "scikit-learn>=1.7,<2",
         "numpy>=1.26",
         "scipy>=1.11",
         "pandas>=2.1",

@@ -8,7 +8,13 @@ shared machine:
 2. the network's FLOPs per patch, counted by :class:`torch.utils.flop_counter.
    FlopCounterMode` (training: forward + backward);
 3. patches per second through ``MLBNInceptionClassifier.predict_proba`` and ``fit``
-   in several settings (weight memory format, inference batch size, precision).
+   in several settings: ``inference="eager" | "fold" | "compile"``, the inference
+   batch size, the optimiser (PyTorch's for-loop Adam or its fused CPU kernel),
+   skorch's ``compile=True`` for training, the precision.
+
+Each timing sits between two matmul measurements and is divided by their mean, and
+the settings alternate over ``--repeats`` rounds: the machines here share their
+cores, and a neighbour's load slows the network and the matmul alike.
 
 Each line prints the achieved FLOP/s as a fraction of the matmul rate of the same
 precision: the issue's targets are 0.6 for inference and 0.5 for training, through
@@ -17,7 +23,7 @@ the estimator.
 Examples
 --------
 python benchmarks/bench_cpu_efficiency.py --preset small --n 512        # quick
-python benchmarks/bench_cpu_efficiency.py --preset paper --n 128 --train-n 64
+python benchmarks/bench_cpu_efficiency.py --preset paper --n 128 --train-n 64 --compile
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from idc_sklearn import MLBNInceptionClassifier
 from idc_sklearn.batching import prepare_patches
 
+PRECISION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 PRESETS = {
     "paper": {
         "filters": (64, 64, 128, 128, 256, 256, 512, 512),
@@ -91,26 +98,44 @@ def make_estimator(preset: str, **params) -> MLBNInceptionClassifier:
     return clf.initialize()
 
 
-def set_memory_format(clf, channels_last: bool) -> None:
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    clf.module_.to(memory_format=fmt)
-
-
-def time_predict(clf, X: np.ndarray, repeats: int = 2) -> float:
-    clf.predict_proba(X[: clf.batch_size])  # warm-up
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        clf.predict_proba(X)
-        best = min(best, time.perf_counter() - start)
-    return len(X) / best
+def time_predict(clf, X: np.ndarray) -> float:
+    clf.predict_proba(X[: clf.batch_size])  # warm-up (and the compile, if any)
+    start = time.perf_counter()
+    clf.predict_proba(X)
+    return len(X) / (time.perf_counter() - start)
 
 
 def time_fit(clf, X: np.ndarray, y: np.ndarray) -> float:
-    clf.partial_fit(X[: clf.batch_size * 2], y[: clf.batch_size * 2])  # warm-up
     start = time.perf_counter()
     clf.partial_fit(X, y)
     return len(X) / (time.perf_counter() - start)
+
+
+def variants(args) -> list[tuple[str, str, dict]]:
+    """(work, name, estimator parameters) of every setting measured."""
+    found = []
+    for precision in ["float32", *(["bfloat16"] if args.bf16 else [])]:
+        for mode in ["eager", "fold", *(["compile"] if args.compile else [])]:
+            for batch in args.predict_batch:
+                found.append(
+                    (
+                        "inference",
+                        f"{precision} {mode} batch {batch}",
+                        {
+                            "precision": precision,
+                            "inference": mode,
+                            "iterator_valid__batch_size": batch,
+                        },
+                    )
+                )
+        training = [("default", {}), ("fused Adam", {"optimizer__fused": True})]
+        if args.compile_training:
+            training.append(("compile=True", {"compile": True}))
+        for name, params in training:
+            found.append(
+                ("training", f"{precision} {name}", {"precision": precision, **params})
+            )
+    return found
 
 
 def main(argv=None) -> None:
@@ -118,7 +143,19 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
     parser.add_argument("--n", type=int, default=512, help="patches to predict")
     parser.add_argument("--train-n", type=int, default=256, help="patches to fit")
+    parser.add_argument(
+        "--predict-batch", type=int, nargs="+", default=[32], help="inference batches"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of all")
     parser.add_argument("--bf16", action="store_true", help="also bfloat16 runs")
+    parser.add_argument(
+        "--compile", action="store_true", help='also inference="compile"'
+    )
+    parser.add_argument(
+        "--compile-training",
+        action="store_true",
+        help="also training with skorch's compile=True (minutes of compiling)",
+    )
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
@@ -128,49 +165,55 @@ def main(argv=None) -> None:
         f"# bench_cpu_efficiency: preset={args.preset} on {cpu_model()}, "
         f"{torch.get_num_threads()} threads, torch {torch.__version__}"
     )
-    rates = {"float32": matmul_rate(torch.float32)}
-    if args.bf16:
-        rates["bfloat16"] = matmul_rate(torch.bfloat16)
-    for name, rate in rates.items():
-        print(f"matmul {name}: {rate / 1e9:.1f} GFLOP/s")
-
     probe = make_estimator(args.preset)
-    forward = flops_per_patch(probe, X[:8], training=False)
-    train = flops_per_patch(probe, X[:8], training=True)
+    flops = {
+        "inference": flops_per_patch(probe, X[:8], training=False),
+        "training": flops_per_patch(probe, X[:8], training=True),
+    }
     print(
-        f"FLOPs per patch: forward {forward / 1e9:.3f} G, "
-        f"training {train / 1e9:.3f} G"
+        f"FLOPs per patch: forward {flops['inference'] / 1e9:.3f} G, "
+        f"training {flops['training'] / 1e9:.3f} G"
     )
-
-    precisions = ["float32", *(["bfloat16"] if args.bf16 else [])]
+    # Each timing is bracketed by two matmul measurements on the same threads and
+    # divided by their mean, so a neighbour's load that slows both cancels out.
+    settings = variants(args)
+    estimators = {}
+    for work, name, params in settings:
+        start = time.perf_counter()
+        clf = make_estimator(args.preset, **params)
+        warm_up = X[: clf.batch_size * 2], y[: clf.batch_size * 2]
+        if work == "inference":
+            time_predict(clf, warm_up[0])
+        else:
+            time_fit(clf, *warm_up)
+        estimators[name] = clf
+        print(f"prepared {name} ({work}) in {time.perf_counter() - start:.1f} s")
+    ratios = {name: [] for _, name, _ in settings}
     print(
-        "\nwork       precision  layout          batch  patches/s  GFLOP/s"
-        "  of matmul"
+        "\nround  work       setting                          patches/s  GFLOP/s"
+        "  matmul GFLOP/s  of matmul"
     )
-
-    def report(work, precision, layout, batch, rate, flops):
-        achieved = rate * flops
-        print(
-            f"{work:10s} {precision:10s} {layout:15s} {batch:5d}  {rate:9.1f}  "
-            f"{achieved / 1e9:7.1f}  {achieved / rates[precision]:9.2f}"
-        )
-
-    for precision in precisions:
-        for channels_last in (False, True):
-            layout = "channels-last" if channels_last else "NCHW weights"
-            for batch in (32, 128):
-                clf = make_estimator(
-                    args.preset, precision=precision, iterator_valid__batch_size=batch
-                )
-                set_memory_format(clf, channels_last)
+    for round_ in range(1, args.repeats + 1):
+        for work, name, params in settings:
+            dtype = PRECISION_DTYPES[params["precision"]]
+            before = matmul_rate(dtype, seconds=1.0)
+            clf = estimators[name]
+            if work == "inference":
                 rate = time_predict(clf, X)
-                report("inference", precision, layout, batch, rate, forward)
-        for channels_last in (False, True):
-            layout = "channels-last" if channels_last else "NCHW weights"
-            clf = make_estimator(args.preset, precision=precision, batch_size=32)
-            set_memory_format(clf, channels_last)
-            rate = time_fit(clf, X[: args.train_n], y[: args.train_n])
-            report("training", precision, layout, 32, rate, train)
+            else:
+                rate = time_fit(clf, X[: args.train_n], y[: args.train_n])
+            reference = (before + matmul_rate(dtype, seconds=1.0)) / 2
+            achieved = rate * flops[work]
+            ratios[name].append(achieved / reference)
+            print(
+                f"{round_:5d}  {work:10s} {name:32s} {rate:9.1f}  "
+                f"{achieved / 1e9:7.1f}  {reference / 1e9:14.1f}  "
+                f"{achieved / reference:9.2f}",
+                flush=True,
+            )
+    print("\nmedian of the rounds, achieved FLOP/s over the matmul rate:")
+    for work, name, _ in settings:
+        print(f"  {work:10s} {name:32s} {np.median(ratios[name]):.2f}")
 
 
 if __name__ == "__main__":

@@ -97,8 +97,7 @@ def main(argv=None) -> None:
 
     print(f"# bench_memory on {cpu_model()}")
     print(
-        "patches   data MB  base MB  peak MB  target MB  peak/target  fit s"
-        "  predict s"
+        "patches   data MB  base MB  peak MB  target MB  peak/target  fit s  predict s"
     )
     results = []
     for n in args.sizes:

@@ -1,11 +1,13 @@
 """Tests of the handcrafted feature transformers and the make_baseline pipelines."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
 from joblib import parallel_config
 from sklearn.base import clone
+from sklearn.ensemble._hist_gradient_boosting import binning as hgb_binning
 from sklearn.metrics import balanced_accuracy_score
 
 from idc_sklearn.baselines import (
@@ -221,3 +223,30 @@ def test_baselines_reproducible_with_random_state(data):
 def test_unknown_baseline_lists_the_valid_names():
     with pytest.raises(ValueError, match="'color-logreg', 'texture-svm'.*got 'cnn'"):
         make_baseline("cnn")
+
+
+def test_features_hgb_bins_at_unweighted_quantiles_quietly(monkeypatch):
+    X, y = _he_like_patches(400, np.random.default_rng(1))
+    # unbalanced classes, so class_weight="balanced" really weights
+    keep = (y == 0) | (np.arange(len(y)) % 4 == 1)
+    X, y = X[keep], y[keep]
+
+    def weighted_percentile(*args, **kwargs):
+        raise AssertionError("features-hgb binned at weighted quantiles")
+
+    monkeypatch.setattr(hgb_binning, "_weighted_percentile", weighted_percentile)
+    model = make_baseline("features-hgb", patch_shape=SHAPE, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, y)
+    features = model.named_steps["features"].transform(X)
+    # Unbinned, HistGradientBoosting would have placed weighted quantile edges
+    # (more distinct values than its 255 bins) ...
+    assert max(len(np.unique(column)) for column in features.T) > 255
+    # ... where it got at most 255 codes per feature; features with ties (empty
+    # histogram bins) lost their repeated edges.
+    bins = model.named_steps["bins"]
+    codes = bins.transform(features)
+    assert max(len(np.unique(column)) for column in codes.T) <= 255
+    assert min(len(edges) for edges in bins.bin_edges_) < 256
+    assert balanced_accuracy_score(y, model.predict(X)) > 0.8

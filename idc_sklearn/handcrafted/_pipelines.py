@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import KBinsDiscretizer, StandardScaler
 from sklearn.svm import SVC
 
 from ..patches import DEFAULT_PATCH_SHAPE, check_patch_shape
@@ -23,6 +25,23 @@ BASELINES = ("color-logreg", "texture-svm", "features-rf", "features-hgb")
 
 _COLOR = ("color", "moments")
 _TEXTURE = ("lbp", "glcm", "hog")
+
+
+class _QuantileBins(KBinsDiscretizer):
+    """KBinsDiscretizer that does not warn of ties.
+
+    The features-hgb baseline bins its features at their quantiles before
+    HistGradientBoosting (see ``make_baseline``). Histogram and LBP features with
+    many equal values lose their repeated edges, and a histogram bin no training
+    patch reaches is constant (one bin): both are expected there, and trees lose
+    nothing by them.
+    """
+
+    def fit(self, X, y=None, sample_weight=None):
+        with warnings.catch_warnings():
+            for message in ("Bins whose width are too small", "Feature .* is constant"):
+                warnings.filterwarnings("ignore", message, UserWarning)
+            return super().fit(X, y, sample_weight=sample_weight)
 
 
 def _features(names, patch_shape, n_jobs) -> FeatureUnion:
@@ -61,7 +80,16 @@ def make_baseline(
       ``StandardScaler``, ``LogisticRegression``.
     - ``"texture-svm"``: LBP, GLCM and HOG, ``StandardScaler``, ``SVC`` (RBF).
     - ``"features-rf"``: all five feature sets, ``RandomForestClassifier``.
-    - ``"features-hgb"``: all five feature sets, ``HistGradientBoostingClassifier``.
+    - ``"features-hgb"``: all five feature sets, binned at their quantiles
+      (``KBinsDiscretizer``, 255 ordinal bins), ``HistGradientBoostingClassifier``.
+
+    Why features-hgb bins first: given class weights, scikit-learn 1.7+'s
+    HistGradientBoosting places its bin edges at *weighted* quantiles, one
+    ``_weighted_percentile`` call per edge and feature, which took about 90% of its fit
+    (18 s a fold in the README's main job); given at most 255 distinct values per
+    feature it bins them as they are. The trees see the same unweighted-quantile
+    edges HistGradientBoosting uses without weights (trees do not care which
+    monotone codes the bins carry), and the fit takes a tenth of the time.
 
     HOG uses 16x16-pixel cells in 2x2-cell blocks (144 features on a 50x50 patch)
     rather than scikit-image's 8x8 and 3x3 (1,296): with grouped 5-fold
@@ -152,6 +180,15 @@ def make_baseline(
     else:
         steps = [
             ("features", _features(_COLOR + _TEXTURE, patch_shape, n_jobs)),
+            (
+                "bins",
+                _QuantileBins(
+                    n_bins=255,
+                    encode="ordinal",
+                    strategy="quantile",
+                    quantile_method="averaged_inverted_cdf",
+                ),
+            ),
             (
                 "clf",
                 HistGradientBoostingClassifier(
