@@ -114,9 +114,10 @@ def time_fit(clf, X: np.ndarray, y: np.ndarray) -> float:
 def variants(args) -> list[tuple[str, str, dict]]:
     """(work, name, estimator parameters) of every setting measured."""
     found = []
+    works = set(args.work)
     for precision in ["float32", *(["bfloat16"] if args.bf16 else [])]:
         for mode in ["eager", "fold", *(["compile"] if args.compile else [])]:
-            for batch in args.predict_batch:
+            for batch in args.predict_batch if "inference" in works else ():
                 found.append(
                     (
                         "inference",
@@ -131,7 +132,7 @@ def variants(args) -> list[tuple[str, str, dict]]:
         training = [("default", {}), ("fused Adam", {"optimizer__fused": True})]
         if args.compile_training:
             training.append(("compile=True", {"compile": True}))
-        for name, params in training:
+        for name, params in training if "training" in works else ():
             found.append(
                 ("training", f"{precision} {name}", {"precision": precision, **params})
             )
@@ -147,6 +148,13 @@ def main(argv=None) -> None:
         "--predict-batch", type=int, nargs="+", default=[32], help="inference batches"
     )
     parser.add_argument("--repeats", type=int, default=3, help="rounds of all")
+    parser.add_argument(
+        "--work",
+        nargs="+",
+        choices=["inference", "training"],
+        default=["inference", "training"],
+        help="what to measure",
+    )
     parser.add_argument("--bf16", action="store_true", help="also bfloat16 runs")
     parser.add_argument(
         "--compile", action="store_true", help='also inference="compile"'

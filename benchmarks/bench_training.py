@@ -58,12 +58,26 @@ def _data(n: int, seed: int = 0):
 # Estimator settings compared with --variants (issue 9's GPU levers).
 VARIANTS = {
     "float32": {},
+    "float32+eager": {"inference": "eager"},  # BatchNorm not folded for inference
     "bf16": {"precision": "bfloat16"},
     "bf16+resident": {"precision": "bfloat16", "data_on_device": True},
     "bf16+resident+compile": {
         "precision": "bfloat16",
         "data_on_device": True,
         "compile": True,
+    },
+    # CUDA graphs for the launch-bound batch 32
+    "bf16+resident+compile-graphs": {
+        "precision": "bfloat16",
+        "data_on_device": True,
+        "compile": True,
+        "compile__mode": "reduce-overhead",
+    },
+    # training eager, inference compiled with frozen weights
+    "bf16+resident+inference-compile": {
+        "precision": "bfloat16",
+        "data_on_device": True,
+        "inference": "compile",
     },
 }
 

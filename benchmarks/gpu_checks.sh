@@ -21,9 +21,11 @@ timeout "${TEST_TIMEOUT:-240}" python3 -m pytest -q -p no:cacheprovider -rs \
   tests/test_classifier.py tests/test_network.py tests/test_split.py \
   tests/test_inference_options.py tests/test_persistence.py tests/test_checkpoint.py \
   2>&1 | tee "$out/pytest.log" | tail -25
-# float32 at the paper's batch sizes, then issue 9's levers (bf16, data resident on
-# the GPU, torch.compile) against the bf16 matmul rate measured in the same run.
-timeout "${BENCH_TIMEOUT:-300}" python3 benchmarks/bench_training.py --preset paper \
+# float32 at the paper's batch sizes, then issue 9's levers (BatchNorm folding,
+# bf16, data resident on the GPU, torch.compile, CUDA graphs, compiled inference)
+# against the bf16 matmul rate measured in the same run.
+timeout "${BENCH_TIMEOUT:-420}" python3 benchmarks/bench_training.py --preset paper \
   --n "${BENCH_N:-20000}" --batch-size 32 256 \
-  --variants float32 bf16 bf16+resident bf16+resident+compile \
+  --variants float32 float32+eager bf16 bf16+resident bf16+resident+compile \
+  bf16+resident+compile-graphs bf16+resident+inference-compile \
   2>&1 | tee "$out/bench_training.log"

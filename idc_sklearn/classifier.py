@@ -78,17 +78,17 @@ def _options(modes) -> list:
     return [StrOptions(names), None] if None in modes else [StrOptions(names)]
 
 
-def _dihedral_views(X: np.ndarray) -> Iterator[np.ndarray]:
-    """The 8 flips and 90-degree rotations of ``(n, h, w, c)`` patches, as views.
+def _dihedral_views(x: torch.Tensor) -> Iterator[torch.Tensor]:
+    """The 8 flips and 90-degree rotations of a ``(n, h, w, c)`` batch.
 
-    4 for non-square patches (the views that keep the shape). Nothing is copied.
+    4 for non-square patches (the views that keep the shape).
     """
-    square = X.shape[1] == X.shape[2]
+    square = x.shape[1] == x.shape[2]
     for transposed in (False, True) if square else (False,):
-        base = X.transpose(0, 2, 1, 3) if transposed else X
+        base = x.transpose(1, 2) if transposed else x
         for rows in (False, True):
-            flipped = base[:, ::-1] if rows else base
-            yield flipped[:, :, ::-1]
+            flipped = base.flip(1) if rows else base
+            yield flipped.flip(2)
             yield flipped
 
 
@@ -135,8 +135,10 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
     tta : bool, default=False
         Test-time augmentation: ``predict_proba`` (and ``predict``) average the
         probabilities of the 8 dihedral views of each patch (flips and 90-degree
-        rotations; 4 for non-square patches), at 8 times the cost. The validation
-        passes of training do not use it.
+        rotations; 4 for non-square patches), at 8 times the network's cost. The
+        views are taken per batch on the device, so the data is read once. The
+        validation passes of training do not use it; ``forward`` returns the
+        logarithm of the averaged probabilities in place of logits.
     precision : {"float32", "bfloat16", "float16"}, default="float32"
         The arithmetic of the network's forward pass, in training and prediction:
         ``"bfloat16"`` and ``"float16"`` run it under :func:`torch.autocast`
@@ -640,6 +642,21 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             # the channels-last view goes on to prepare_batch like stored patches.
             views = augment_batch(x.permute(0, 3, 1, 2).float(), self.augment)
             x = views.permute(0, 2, 3, 1)
+        if predicting and self.tta:
+            # The mean of the views' probabilities, taken per batch on the device,
+            # returned as its logarithm: the softmax of predict_proba gives the
+            # mean back.
+            proba = torch.stack(
+                [
+                    self._forward(view, predicting, fit_params).softmax(dim=1)
+                    for view in _dihedral_views(x)
+                ]
+            ).mean(dim=0)
+            return proba.log()
+        return self._forward(x, predicting, fit_params)
+
+    def _forward(self, x, predicting: bool, fit_params: dict) -> torch.Tensor:
+        """The logits of stored-layout patches ``x`` on the device, in float32."""
         x = self.prepare_batch(x)
         with self._autocast():
             if (
@@ -821,7 +838,12 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
                     return self
         self._epochs_target = len(self.history) + epochs
         with self._seeded():
-            return super().partial_fit(X, y, epochs=epochs, **fit_params)
+            try:
+                return super().partial_fit(X, y, epochs=epochs, **fit_params)
+            finally:
+                # The class-balancing sampler holds the training labels, which the
+                # fitted model (and its pickle) has no use for.
+                self._train_sampler = None
 
     # -- checkpoints (checkpoint_dir) --
 
@@ -885,18 +907,9 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         ndarray of shape (n, n_classes), float32
         """
         self.check_is_fitted()
-        if isinstance(X, Dataset):
-            return super().predict_proba(X)
-        X = self._check_X(X)
-        if not self.tta:
-            return super().predict_proba(X)
-        # The views are strided views of X: each batch is copied as the loader
-        # takes it, never the whole array.
-        total = None
-        for view in _dihedral_views(X):
-            proba = super().predict_proba(view).astype(np.float64)
-            total = proba if total is None else total + proba
-        return (total / (8 if X.shape[1] == X.shape[2] else 4)).astype(np.float32)
+        if not isinstance(X, Dataset):
+            X = self._check_X(X)
+        return super().predict_proba(X)
 
     def predict(self, X):
         """Predicted labels, in the type of the labels ``fit`` saw.

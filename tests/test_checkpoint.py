@@ -206,3 +206,11 @@ def test_a_checkpoint_that_would_run_code_is_refused(writer, data, tmp_path):
     with pytest.raises(FileFormatError, match="never loaded"):
         tiny(max_epochs=1, checkpoint_dir=tmp_path).fit(X, y, groups=groups)
     assert not marker.exists()
+
+
+def test_a_fitted_model_keeps_no_training_labels(data):
+    X, y, groups = data
+    clf = tiny(resample="over").fit(X, y, groups=groups)
+    assert clf._train_sampler is None
+    # the class-balancing sampler (which holds the labels) is nowhere in the pickle
+    assert b"EpochResampler" not in pickle.dumps(clf)

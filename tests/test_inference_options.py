@@ -84,29 +84,51 @@ def test_float16_scales_the_loss(data):
 
 
 def test_dihedral_views_are_the_eight_symmetries():
-    X = np.arange(2 * 3 * 3 * 1).reshape(2, 3, 3, 1)
-    views = list(_dihedral_views(X))
+    x = torch.arange(2 * 3 * 3 * 1).reshape(2, 3, 3, 1)
+    views = list(_dihedral_views(x))
     assert len(views) == 8
-    assert len({v.tobytes() for v in (np.ascontiguousarray(v) for v in views)}) == 8
-    assert all(np.shares_memory(v, X) for v in views)
-    assert len(list(_dihedral_views(np.zeros((1, 2, 3, 1))))) == 4
+    assert len({v.contiguous().numpy().tobytes() for v in views}) == 8
+    assert all(v.shape == x.shape for v in views)
+    assert len(list(_dihedral_views(torch.zeros((1, 2, 3, 1))))) == 4
 
 
 def test_tta_averages_the_eight_views(data, fitted):
     X, _, _ = data
     plain = fitted.set_params(tta=False)
+    views = _dihedral_views(torch.from_numpy(X))
     expected = np.mean(
-        [plain.predict_proba(np.ascontiguousarray(v)) for v in _dihedral_views(X)],
-        axis=0,
+        [plain.predict_proba(v.contiguous().numpy()) for v in views], axis=0
     )
     averaged = fitted.set_params(tta=True).predict_proba(X)
     fitted.set_params(tta=False)
+    assert averaged.dtype == np.float32
     np.testing.assert_allclose(averaged, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(averaged.sum(axis=1), 1.0, rtol=1e-6)
     assert not np.allclose(averaged, plain.predict_proba(X))
     # A patch and its mirror image get the same averaged probabilities.
     mirrored = fitted.set_params(tta=True).predict_proba(X[:, :, ::-1])
     fitted.set_params(tta=False)
     np.testing.assert_allclose(mirrored, averaged, rtol=1e-5, atol=1e-6)
+
+
+def test_tta_reads_the_data_once(data, fitted, monkeypatch):
+    X, _, _ = data
+    expected = fitted.set_params(tta=True).predict_proba(X)
+    datasets = []
+    get_dataset = MLBNInceptionClassifier.get_dataset
+
+    def counted(self, X, y=None):
+        datasets.append(X)
+        return get_dataset(self, X, y)
+
+    monkeypatch.setattr(MLBNInceptionClassifier, "get_dataset", counted)
+    try:
+        resident = fitted.set_params(data_on_device=True).predict_proba(X)
+    finally:
+        fitted.set_params(tta=False, data_on_device=False)
+    # one dataset (one copy to the device), not one per view
+    assert len(datasets) == 1 and datasets[0].shape == X.shape
+    np.testing.assert_array_equal(resident, expected)
 
 
 def test_tta_leaves_training_and_validation_alone(data):
