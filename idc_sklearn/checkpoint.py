@@ -42,9 +42,18 @@ _FORMAT = "idc_sklearn.checkpoint"
 _VERSION = 2
 
 # Parameters that may differ between the interrupted fit and the one that resumes it:
-# they change how training is watched or where it runs, not what it computes.
+# they change how training is watched, where it runs or how it predicts, not what
+# it computes (``inference`` changes validation scores by float rounding at most).
 _FREE_PARAMS = frozenset(
-    {"checkpoint_dir", "verbose", "max_epochs", "callbacks", "device", "tta"}
+    {
+        "checkpoint_dir",
+        "verbose",
+        "max_epochs",
+        "callbacks",
+        "device",
+        "tta",
+        "inference",
+    }
 )
 # Rows of X hashed for the data fingerprint: enough to tell datasets apart without
 # reading a 2 GB array.

@@ -112,6 +112,11 @@ def test_a_checkpoint_of_other_data_or_params_is_refused(data, tmp_path):
         tiny(max_epochs=1, checkpoint_dir=tmp_path).fit(X[::-1], y, groups=groups)
     with pytest.raises(ValueError, match=r"other parameters \(lr\)"):
         tiny(max_epochs=1, lr=0.1, checkpoint_dir=tmp_path).fit(X, y, groups=groups)
+    # how the model predicts is free to change: the finished fit is loaded
+    loaded = tiny(
+        max_epochs=1, inference="eager", tta=True, checkpoint_dir=tmp_path
+    ).fit(X, y, groups=groups)
+    assert len(loaded.history) == 1
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
