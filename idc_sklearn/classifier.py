@@ -150,15 +150,17 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         The form of the trained network that predictions and validation passes
         run. ``"fold"``: a copy with each BatchNorm folded into the convolution or
         dense layer before it (the same probabilities to float rounding, one pass
-        over the activations less per BatchNorm), rebuilt whenever the weights
-        change. ``"eager"``: the network as trained (hooks registered on its
-        BatchNorm layers run only here). ``"compile"``: ``predict_proba`` runs the
-        folded network compiled by :func:`torch.compile` with frozen weights, for
-        large predictions: on a 2-core CPU the paper's network predicts about 1.4
-        times as fast, after a compile of about a minute per fitted model
-        (validation passes during ``fit`` use ``"fold"``, so training never waits
-        for a compile). Ignored with skorch's ``compile=True``, which compiles the
-        network for everything.
+        over the activations less per BatchNorm), rebuilt whenever a weight or
+        statistic changes in place (the optimiser, ``load_state_dict``, the
+        BatchNorm recalibration; a write through a tensor's ``.data`` bypasses
+        PyTorch's version counter and is not seen). ``"eager"``: the network as
+        trained (hooks registered on its BatchNorm layers run only here).
+        ``"compile"``: ``predict_proba`` runs the folded network compiled by
+        :func:`torch.compile` with frozen weights, for large predictions: on a
+        2-core CPU the paper's network predicts about 1.4 times as fast, after a
+        compile of about a minute per fitted model (validation passes during
+        ``fit`` use ``"fold"``, so training never waits for a compile). Ignored
+        with skorch's ``compile=True``, which compiles the network for everything.
     data_on_device : bool, default=False
         Copy ``X`` (in its stored dtype: 2.1 GB for the full archive as uint8)
         and ``y`` to the training device once per ``fit`` or ``predict_proba``,
