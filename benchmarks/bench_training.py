@@ -191,7 +191,8 @@ def run_variants(X, y, args) -> None:
     size = 8192 if args.device.startswith("cuda") else 2048
     peak = matmul_rate(args.device, torch.bfloat16, size)
     print(f"\nbf16 matmul rate: {peak / 1e12:.1f} TFLOP/s")
-    print("variant                  batch  train/s  of peak  infer/s  of peak")
+    width = max(len("variant"), *map(len, args.variants))
+    print(f"{'variant':{width}s} batch  train/s  of peak  infer/s  of peak")
     for name in args.variants:
         params = VARIANTS[name]
         for batch_size in args.batch_size:
@@ -203,7 +204,7 @@ def run_variants(X, y, args) -> None:
                 else ("      -", "      -")
             )
             print(
-                f"{name:24s} {batch_size:5d}  {train:7.0f}  {share[0]}  "
+                f"{name:{width}s} {batch_size:5d}  {train:7.0f}  {share[0]}  "
                 f"{infer:7.0f}  {share[1]}"
             )
 
