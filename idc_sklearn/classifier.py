@@ -159,8 +159,9 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         :func:`torch.compile` with frozen weights, for large predictions: on a
         2-core CPU the paper's network predicts about 1.4 times as fast, after a
         compile of about a minute per fitted model (validation passes during
-        ``fit`` use ``"fold"``, so training never waits for a compile). Ignored
-        with skorch's ``compile=True``, which compiles the network for everything.
+        ``fit`` use ``"fold"``, so training never waits for a compile; on the CPU,
+        Inductor needs a C++ compiler). Ignored with skorch's ``compile=True``,
+        which compiles the network for everything.
     data_on_device : bool, default=False
         Copy ``X`` (in its stored dtype: 2.1 GB for the full archive as uint8)
         and ``y`` to the training device once per ``fit`` or ``predict_proba``,

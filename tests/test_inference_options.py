@@ -1,6 +1,7 @@
 """precision=, tta=, inference=, the already-scaled warning, the per-epoch loss read."""
 
 import pickle
+import shutil
 import warnings
 
 import numpy as np
@@ -319,6 +320,10 @@ class ConvBatchNormNet(torch.nn.Module):
         return self.features(x)
 
 
+@pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None,
+    reason="torch.compile's CPU backend needs a C++ compiler; none is on PATH",
+)
 def test_compiled_inference_matches_and_pads_the_last_batch(data):
     X, y, _ = data
     clf = PatchNetClassifier(
