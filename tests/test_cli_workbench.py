@@ -13,7 +13,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from idc_sklearn import MLBNInceptionClassifier, load_model, make_idc_patches
+from idc_sklearn import (
+    MLBNInceptionClassifier,
+    _inference,
+    load_model,
+    make_idc_patches,
+)
 from idc_sklearn.cli import _info, main
 
 # The smallest training run the command allows: seconds on a CPU.
@@ -179,6 +184,31 @@ def test_predict_tta_batch_size_and_stdout(trained, model, npy, patches, capsys)
     expected = tta.predict_proba(patches.data)[:, 1]
     np.testing.assert_allclose(table["proba"], expected, rtol=1e-6)
     assert not np.allclose(expected, model.predict_proba(patches.data)[:, 1])
+
+
+def test_predict_compile_runs_the_compiled_network(
+    trained, npy, patches, monkeypatch, capsys
+):
+    # torch.compile itself is exercised in test_inference_options.py; here a spy
+    # stands in for it (a real compile of the network costs half a minute).
+    compiled = []
+
+    def spy(network, **options):
+        compiled.append(options)
+        return network
+
+    monkeypatch.setattr(_inference.torch, "compile", spy)
+    argv = ["predict", str(trained[0]), str(npy), "--compile", "--batch-size", "5"]
+    assert main([*argv, "-o", "-", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    # one compile for all 24 patches, with frozen weights, for batches of 5
+    assert compiled == [{"dynamic": False, "options": {"freezing": True}}]
+    table = pd.read_csv(io.StringIO(captured.out))
+    eager = load_model(trained[0]).set_params(inference="eager", batch_size=5)
+    np.testing.assert_allclose(
+        table["proba"], eager.predict_proba(patches.data)[:, 1], atol=1e-5
+    )
 
 
 def test_predict_to_a_closed_pipe_stops_quietly(trained, npy, monkeypatch, capsys):

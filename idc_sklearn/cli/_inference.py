@@ -17,7 +17,7 @@ PREDICT_CHUNK = 4096
 
 
 def add_inference(parser) -> None:
-    """The options of prediction: --batch-size, --tta, --device."""
+    """The options of prediction: --batch-size, --tta, --compile, --device."""
     group = parser.add_argument_group("prediction")
     group.add_argument(
         "--batch-size",
@@ -30,6 +30,13 @@ def add_inference(parser) -> None:
         action="store_true",
         help="test-time augmentation: average the 8 flips and rotations of each "
         "patch (8 times the work)",
+    )
+    group.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the network with torch.compile, weights frozen: faster on "
+        "many patches (1.4x the paper network on 2 CPU cores) after a compile of "
+        "up to a minute; on the CPU it needs a C++ compiler",
     )
     group.add_argument(
         "--device",
@@ -62,7 +69,7 @@ def final_step(model):
 
 
 def set_inference(model, args) -> tuple[int, int, int]:
-    """Apply --batch-size and --tta; return the patch shape the model takes."""
+    """Apply --batch-size, --tta and --compile; return the model's patch shape."""
     final = final_step(model)
     prefix = f"{model.steps[-1][0]}__" if hasattr(model, "steps") else ""
     params = {}
@@ -70,6 +77,8 @@ def set_inference(model, args) -> tuple[int, int, int]:
         params[f"{prefix}batch_size"] = args.batch_size
     if args.tta:
         params[f"{prefix}tta"] = True
+    if args.compile:
+        params[f"{prefix}inference"] = "compile"
     model.set_params(**params)
     if len(final.classes_) != 2:
         raise CommandError(
