@@ -29,7 +29,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metadata_routing import MethodMapping
 from skorch import NeuralNetClassifier
 from skorch.dataset import unpack_data
-from skorch.utils import TeeGenerator
+from skorch.utils import TeeGenerator, to_numpy
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -912,7 +912,14 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         self.check_is_fitted()
         if not isinstance(X, Dataset):
             X = self._check_X(X)
-        return super().predict_proba(X)
+        # skorch's, but each batch's probabilities stay on the device and are read
+        # in one transfer at the end: one host synchronisation per call, not one
+        # per batch, so a GPU is not left idle while the next batch is queued.
+        nonlin = self._get_predict_nonlinearity()
+        probas = []
+        for yp in self.forward_iter(X, training=False, device=self.device_):
+            probas.append(nonlin(yp[0] if isinstance(yp, tuple) else yp))
+        return to_numpy(torch.cat(probas))
 
     def predict(self, X):
         """Predicted labels, in the type of the labels ``fit`` saw.

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY, make_patches, requires_cuda
+from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 
 from idc_sklearn import (
@@ -239,6 +240,26 @@ def test_data_on_device_on_cuda(data):
     np.testing.assert_allclose(
         fits[0].predict_proba(X), fits[1].predict_proba(X), atol=1e-5
     )
+
+
+def test_predict_proba_keeps_batches_on_the_device_and_agrees_with_skorch(
+    data, fitted, monkeypatch
+):
+    X, _, _ = data
+    targets = []
+    forward_iter = MLBNInceptionClassifier.forward_iter
+
+    def spy(self, X, training=False, device="cpu"):
+        targets.append(device)
+        yield from forward_iter(self, X, training=training, device=device)
+
+    monkeypatch.setattr(MLBNInceptionClassifier, "forward_iter", spy)
+    ours = fitted.predict_proba(X)
+    # each batch's output stays where the network ran, read once at the end
+    assert targets == [fitted.device_]
+    skorch_way = NeuralNetClassifier.predict_proba(fitted, fitted._check_X(X))
+    np.testing.assert_array_equal(ours, skorch_way)
+    assert ours.dtype == np.float32
 
 
 # -- inference: BatchNorm folded, compiled --
