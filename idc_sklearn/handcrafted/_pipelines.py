@@ -86,8 +86,8 @@ def make_baseline(
     Why features-hgb bins first: given class weights, scikit-learn 1.7+'s
     HistGradientBoosting places its bin edges at *weighted* quantiles, one
     ``_weighted_percentile`` call per edge and feature, which took about 90% of its fit
-    (18 s a fold in the README's main job); given at most 255 distinct values per
-    feature it bins them as they are. The trees see the same unweighted-quantile
+    (about 20 s a fold in the README's main job); given at most 255 distinct values
+    per feature it bins them as they are. The trees see the unweighted-quantile
     edges HistGradientBoosting uses without weights (trees do not care which
     monotone codes the bins carry), and the fit takes a tenth of the time.
 
