@@ -40,6 +40,16 @@ SMALL = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
 MIXED = ("8863", "8864", "8865", "8867", "8975")
 
 
+def load_real_patches(more: str):
+    """The built-in sample and the archive folder more: patches, labels, patients."""
+    sample = load_idc_sample()
+    extra = load_idc(more, cache="/tmp/idc_more_cache", progress=False)
+    X = np.concatenate([sample.data, extra.data])
+    y = np.concatenate([sample.target, extra.target])
+    groups = np.concatenate([sample.groups, extra.groups]).astype(str)
+    return X, y, groups
+
+
 class SubsampledGroupKFold:
     """GroupKFold by patient whose training folds are cut to at most ``train_size``.
 
@@ -127,11 +137,7 @@ def main() -> None:
     parser.add_argument("--out", default="results_real")
     args = parser.parse_args()
     started = time.perf_counter()
-    sample = load_idc_sample()
-    more = load_idc(args.more, cache="/tmp/idc_more_cache", progress=False)
-    X = np.concatenate([sample.data, more.data])
-    y = np.concatenate([sample.target, more.target])
-    groups = np.concatenate([sample.groups, more.groups]).astype(str)
+    X, y, groups = load_real_patches(args.more)
     chosen = models(args)
     cv = SubsampledGroupKFold(args.folds, args.train_size, random_state=args.seed)
     table, details = compare_models(chosen, X, y, groups, cv=cv, return_details=True)

@@ -22,9 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from compare_real import SubsampledGroupKFold, within_mixed
+from compare_real import SubsampledGroupKFold, load_real_patches, within_mixed
 from joblib import Memory
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.pipeline import Pipeline
@@ -33,8 +32,6 @@ from idc_sklearn import (
     MacenkoNormalizer,
     ReinhardNormalizer,
     compare_models,
-    load_idc,
-    load_idc_sample,
     make_baseline,
     paired_bootstrap,
     patient_predictions,
@@ -104,11 +101,7 @@ def main() -> None:
     parser.add_argument("--out", default="results_histo_tools")
     args = parser.parse_args()
     started = time.perf_counter()
-    sample = load_idc_sample()
-    more = load_idc(args.more, cache="/tmp/idc_more_cache", progress=False)
-    X = np.concatenate([sample.data, more.data])
-    y = np.concatenate([sample.target, more.target])
-    groups = np.concatenate([sample.groups, more.groups]).astype(str)
+    X, y, groups = load_real_patches(args.more)
     cv = SubsampledGroupKFold(args.folds, args.train_size, random_state=0)
     with tempfile.TemporaryDirectory() as cache:
         chosen = models(args.baselines, Memory(cache, verbose=0))

@@ -18,13 +18,11 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from compare_real import SMALL, SubsampledGroupKFold
+from compare_real import SMALL, SubsampledGroupKFold, load_real_patches
 from sklearn.metrics import balanced_accuracy_score
 
 from idc_sklearn import (
     MLBNInceptionClassifier,
-    load_idc,
-    load_idc_sample,
     paired_bootstrap,
     patient_predictions,
 )
@@ -39,11 +37,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     started = time.perf_counter()
-    sample = load_idc_sample()
-    more = load_idc(args.more, cache="/tmp/idc_more_cache", progress=False)
-    X = np.concatenate([sample.data, more.data])
-    y = np.concatenate([sample.target, more.target])
-    groups = np.concatenate([sample.groups, more.groups]).astype(str)
+    X, y, groups = load_real_patches(args.more)
     cv = SubsampledGroupKFold(args.folds, args.train_size, random_state=args.seed)
     rows = []
     for fold, (train, test) in enumerate(cv.split(X, y, groups), start=1):
