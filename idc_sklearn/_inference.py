@@ -44,13 +44,14 @@ def _fuser(layer: nn.Module, norm: nn.Module):
     return None
 
 
-def _foldable_pairs(module: nn.Module) -> list[tuple[nn.Sequential, int]]:
+def _foldable_pairs(module: nn.Module) -> list[tuple[nn.Sequential, int, object]]:
+    """(sequential, index of the layer, its fusing function) of each foldable pair."""
     return [
-        (seq, i)
+        (seq, i, fuse)
         for seq in module.modules()
         if isinstance(seq, nn.Sequential)
         for i in range(len(seq) - 1)
-        if _fuser(seq[i], seq[i + 1]) is not None
+        if (fuse := _fuser(seq[i], seq[i + 1])) is not None
     ]
 
 
@@ -88,8 +89,7 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     if not _foldable_pairs(module):
         return module
     folded = copy.deepcopy(module).eval().requires_grad_(False)
-    for seq, i in _foldable_pairs(folded):
-        fuse = _fuser(seq[i], seq[i + 1])
+    for seq, i, fuse in _foldable_pairs(folded):
         seq[i] = fuse(seq[i], seq[i + 1])
         seq[i + 1] = nn.Identity()
     return folded
