@@ -271,6 +271,59 @@ def test_nested_duplicate_archive_is_counted_once(subset, tmp_path):
     assert partial.frame["path"].str.contains("IDC_regular_ps50_idx5").sum() == 15
 
 
+def test_several_roots_load_as_one_dataset(subset, tmp_path):
+    """A patient spread over two folders is one patient; a shared file loads once."""
+    whole = _load(subset)
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(subset, first)
+    shutil.copytree(subset, second)
+    # 8957 only in the second folder; 8864's class 0 split between both, with one
+    # file in both (loaded from the first).
+    shutil.rmtree(first / "8957")
+    names = sorted(p.name for p in (subset / "8864" / "0").glob("*.png"))
+    for name in names[:5]:
+        (second / "8864" / "0" / name).unlink()
+    for name in names[6:]:
+        (first / "8864" / "0" / name).unlink()
+    both = _load([first, second])
+    np.testing.assert_array_equal(both.data, whole.data)
+    np.testing.assert_array_equal(both.target, whole.target)
+    np.testing.assert_array_equal(both.groups, whole.groups)
+    assert sorted(set(both.groups)) == ["8864", "8957"]
+    from_first = both.frame["path"].str.startswith(str(first) + os.sep)
+    assert from_first.sum() == len(list(first.rglob("*.png")))
+    assert both.frame["path"].map(os.path.isfile).all()
+    assert str(first) in both.DESCR and str(second) in both.DESCR
+    # A patient list applies to all folders; the same folder twice adds nothing.
+    only = _load([first, second, first], patients=["8957"])
+    assert set(only.groups) == {"8957"}
+    assert len(only.target) == (whole.groups == "8957").sum()
+
+
+def test_several_roots_are_cached_and_each_is_checked(subset, tmp_path):
+    other = tmp_path / "other"
+    _copy_patients(subset, other, ["8957"])
+    shutil.rmtree(subset / "8957")
+    cache = tmp_path / "cache"
+    first = _load([subset, other], cache=cache)
+    again = _load([subset, other], cache=cache)
+    assert isinstance(again.data, np.memmap)
+    pd.testing.assert_frame_equal(again.frame, first.frame)
+    # Another list of folders is another dataset: the cache is rebuilt.
+    assert set(_load([subset], cache=cache).groups) == {"8864"}
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty.*holds no patient folders"):
+        _load([subset, tmp_path / "empty"])
+    with pytest.raises(FileNotFoundError, match="missing.*does not exist"):
+        _load([subset, tmp_path / "missing"])
+    with pytest.raises(ValueError, match=r"patients \['1'\] are not in the archive"):
+        _load([subset, other], patients=["8957", "1"])
+    with pytest.raises(TypeError, match="non-empty list"):
+        _load([])
+    with pytest.raises(TypeError, match="root must hold paths.*got 3 of type int"):
+        _load([subset, 3])
+
+
 # --- the cache ---------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -556,7 +556,7 @@ def _check_args(pad, n_jobs, progress, return_X_y, cache) -> None:
 
 
 def load_idc(
-    root: str | os.PathLike,
+    root: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     patients: Iterable[str | int] | None = None,
     pad: str = "zero",
@@ -572,12 +572,16 @@ def load_idc(
 
     Parameters
     ----------
-    root : str or path-like
+    root : str, path-like, or list of them
         The folder that holds the patient folders, or the archive's top folder. A
         nested duplicate ``IDC_regular_ps50_idx5/`` inside it is not counted twice:
-        each (patient, file name) is loaded once.
+        each (patient, file name) is loaded once. A list of such folders loads them
+        as one dataset: a patient whose patches are spread over several folders is
+        one patient (one value of ``groups``), and a file found in several of them
+        is loaded once, from the first. Every folder must hold patient folders.
     patients : list of str or int, default=None
-        Patient ids to load; None loads every patient. Unknown ids raise an error.
+        Patient ids to load; None loads every patient. Ids found in none of the
+        folders raise an error.
     pad : {"zero", "reflect", "drop"}, default="zero"
         What to do with the edge patches smaller than 50x50: ``"zero"`` pastes them
         top-left into zeros (the authors' choice), ``"reflect"`` fills the rest by
@@ -660,17 +664,22 @@ def load_idc(
     ((277524, 50, 50, 3), dtype('uint8'))
     >>> idc.target.mean().round(3)  # doctest: +SKIP
     np.float64(0.284)
+
+    Several folders at once, as one dataset:
+
+    >>> idc = load_idc(["shared/data/idc_sample", "shared/data/idc_more",
+    ...                 "shared/data/idc_trainval"])  # doctest: +SKIP
+    >>> idc.frame["patient"].nunique()  # doctest: +SKIP
+    116
     """
     _check_args(pad, n_jobs, progress, return_X_y, cache)
-    if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(
-            "root must be the path of the IDC archive folder; "
-            f"got {type(root).__name__}."
-        )
-    root_path = Path(os.path.abspath(os.path.expanduser(root)))
+    roots = _check_roots(root)
+    # Paths are stored relative to the folders' common parent, so the cache and the
+    # frame work alike for one folder and for several.
+    root_path = roots[0] if len(roots) == 1 else Path(os.path.commonpath(roots))
     if cache is not None:
         cache = os.path.expanduser(cache)
-    files, skipped, selected = _list_files(root_path, patients)
+    files, skipped, selected = _list_files(roots, root_path, patients)
     manifest = {
         "format": _CACHE_FORMAT,
         "fingerprint": _fingerprint(files, pad, selected),
@@ -705,29 +714,60 @@ def load_idc(
         groups=frame["patient"].to_numpy(dtype=object, copy=True),
         frame=frame,
         skipped=skipped,
-        DESCR=_describe(frame, str(root_path), pad, skipped, n_dropped),
+        DESCR=_describe(frame, ", ".join(map(str, roots)), pad, skipped, n_dropped),
     )
 
 
-def _list_files(root: Path, patients):
+def _check_roots(root) -> list[Path]:
+    """``root`` as a list of absolute folder paths: one, or several in their order."""
+    if isinstance(root, (str, os.PathLike)):
+        given = [root]
+    elif isinstance(root, (list, tuple)) and root:
+        given = list(root)
+    else:
+        raise TypeError(
+            "root must be the path of an IDC archive folder or a non-empty list "
+            f"of them; got {root!r}."
+        )
+    roots = []
+    for entry in given:
+        if not isinstance(entry, (str, os.PathLike)):
+            raise TypeError(
+                "root must hold paths of IDC archive folders; got "
+                f"{entry!r} of type {type(entry).__name__}."
+            )
+        path = Path(os.path.abspath(os.path.expanduser(entry)))
+        if not path.exists():
+            raise FileNotFoundError(
+                f"root={str(path)!r} does not exist; expected {EXPECTED_LAYOUT}."
+            )
+        if not path.is_dir():
+            raise NotADirectoryError(
+                f"root={str(path)!r} is a file, not a folder; "
+                f"expected {EXPECTED_LAYOUT}."
+            )
+        if path not in roots:
+            roots.append(path)
+    return roots
+
+
+def _list_files(roots: list[Path], common: Path, patients):
     """List the patch files to load, sorted by patient then path, and those skipped.
 
     Returns ``files`` as ``(patient, label, name, rel_path, x, y, size, mtime_ns)``,
-    ``skipped`` as ``(rel_path, reason)`` and the selected patient ids (or None).
+    ``skipped`` as ``(rel_path, reason)``, paths relative to ``common``, and the
+    selected patient ids (or None).
     """
-    if not root.exists():
-        raise FileNotFoundError(
-            f"root={str(root)!r} does not exist; expected {EXPECTED_LAYOUT}."
-        )
-    if not root.is_dir():
-        raise NotADirectoryError(
-            f"root={str(root)!r} is a file, not a folder; expected {EXPECTED_LAYOUT}."
-        )
-    folders = _patient_dirs(root)
-    if not folders:
-        raise _layout_error(
-            root, "holds no patient folders with 0/ or 1/ class folders"
-        )
+    folders: dict[str, list[Path]] = {}
+    for root in roots:
+        found = _patient_dirs(root)
+        if not found:
+            raise _layout_error(
+                root, "holds no patient folders with 0/ or 1/ class folders"
+            )
+        for patient, paths in found.items():
+            folders.setdefault(patient, []).extend(paths)
+    root = common
     selected = _check_patients(patients, folders)
     files = []
     skipped = []
