@@ -78,6 +78,7 @@ RUNS = {
     "aug-all+no-mlbn": {"augment": "all", "multilevel_bn": False},
     "medium": {**MEDIUM},
 }
+HISTORY = ("epoch", "train_loss", "valid_loss", "valid_bacc", "dur")
 
 
 def machine() -> dict:
@@ -157,7 +158,7 @@ def build(levers: dict, seed: int, epochs: int, val_patients, checkpoint_dir):
 
 
 def per_patient_bacc(y, pred, groups) -> float:
-    """Mean over patients of each patient's balanced accuracy (accuracy if one class)."""
+    """Mean over patients of each one's balanced accuracy (accuracy if one class)."""
     with warnings.catch_warnings():
         # A patient of one class: balanced accuracy is its accuracy, as intended.
         warnings.simplefilter("ignore", UserWarning)
@@ -183,7 +184,9 @@ def main(argv=None):
     parser.add_argument("--runs", nargs="+", choices=sorted(RUNS), default=list(RUNS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--cap", type=int, default=60, help="training patches per patient")
+    parser.add_argument(
+        "--cap", type=int, default=60, help="training patches per patient"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", default=str(REPO_ROOT / ".cache" / "idc_split"))
     parser.add_argument(
@@ -225,10 +228,7 @@ def main(argv=None):
             model.fit(X[fit_idx], y[fit_idx], **_groups_param(model, groups[fit_idx]))
             fit_s = time.perf_counter() - start
             net = model[-1] if hasattr(model, "steps") else model
-            history = [
-                {k: row.get(k) for k in ("epoch", "train_loss", "valid_loss", "valid_bacc", "dur")}
-                for row in net.history
-            ]
+            history = [{k: row.get(k) for k in HISTORY} for row in net.history]
             best = max(history, key=lambda r: r["valid_bacc"])["epoch"]
             Xv, yv, gv = X[val_idx], y[val_idx], groups[val_idx]
             proba = model.predict_proba(Xv)[:, 1]
@@ -258,10 +258,11 @@ def main(argv=None):
             }
             with open(log, "a") as f:
                 f.write(json.dumps(record) + "\n")
+            val, tta = record["val"], record["val_tta"]
             print(
-                f"{tag}: best epoch {best}, val bacc {record['val']['balanced_accuracy']:.3f}"
-                f" (tta {record['val_tta']['balanced_accuracy']:.3f}), auc "
-                f"{record['val']['roc_auc']:.3f}, {fit_s:.0f} s",
+                f"{tag}: best epoch {best}, val bacc {val['balanced_accuracy']:.3f} "
+                f"(tta {tta['balanced_accuracy']:.3f}), auc {val['roc_auc']:.3f}, "
+                f"{fit_s:.0f} s",
                 flush=True,
             )
 
