@@ -45,8 +45,10 @@ from idc_sklearn import (
     MLBNInceptionClassifier,
     PatientValidSplit,
     load_idc,
+    make_baseline,
     read_patient_split,
 )
+from idc_sklearn.handcrafted import BASELINES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT / ".." / "shared" / "data"
@@ -181,7 +183,13 @@ def scores(y, proba, groups) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="results/recipe")
-    parser.add_argument("--runs", nargs="+", choices=sorted(RUNS), default=list(RUNS))
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        choices=sorted(RUNS) + sorted(BASELINES),
+        default=list(RUNS) + list(BASELINES),
+        help="recipes, and handcrafted baselines trained on the same patches",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument(
@@ -223,17 +231,28 @@ def main(argv=None):
             if key in done:
                 continue
             tag = f"{run}-s{seed}-e{args.epochs}-c{args.cap}"
-            model = build(RUNS[run], seed, args.epochs, val_patients, ckpt / tag)
-            start = time.perf_counter()
-            model.fit(X[fit_idx], y[fit_idx], **_groups_param(model, groups[fit_idx]))
-            fit_s = time.perf_counter() - start
-            net = model[-1] if hasattr(model, "steps") else model
-            history = [{k: row.get(k) for k in HISTORY} for row in net.history]
-            best = max(history, key=lambda r: r["valid_bacc"])["epoch"]
             Xv, yv, gv = X[val_idx], y[val_idx], groups[val_idx]
-            proba = model.predict_proba(Xv)[:, 1]
-            net.set_params(tta=True)
-            proba_tta = model.predict_proba(Xv)[:, 1]
+            start = time.perf_counter()
+            if run in BASELINES:
+                # The handcrafted baselines train on the same capped patches; they
+                # have no epochs and no test-time augmentation.
+                model = make_baseline(run, random_state=seed)
+                model.fit(X[train_idx], y[train_idx])
+                fit_s = time.perf_counter() - start
+                history, best = [], None
+                proba = proba_tta = model.predict_proba(Xv)[:, 1]
+            else:
+                model = build(RUNS[run], seed, args.epochs, val_patients, ckpt / tag)
+                model.fit(
+                    X[fit_idx], y[fit_idx], **_groups_param(model, groups[fit_idx])
+                )
+                fit_s = time.perf_counter() - start
+                net = model[-1] if hasattr(model, "steps") else model
+                history = [{k: row.get(k) for k in HISTORY} for row in net.history]
+                best = max(history, key=lambda r: r["valid_bacc"])["epoch"]
+                proba = model.predict_proba(Xv)[:, 1]
+                net.set_params(tta=True)
+                proba_tta = model.predict_proba(Xv)[:, 1]
             np.savez_compressed(
                 out / "predictions" / f"{tag}.npz",
                 proba=proba.astype(np.float32),
@@ -246,7 +265,9 @@ def main(argv=None):
                 "seed": seed,
                 "epochs": args.epochs,
                 "cap": args.cap,
-                "levers": {k: getattr(v, "__name__", v) for k, v in RUNS[run].items()},
+                "levers": {
+                    k: getattr(v, "__name__", v) for k, v in RUNS.get(run, {}).items()
+                },
                 "train_patches": len(train_idx),
                 "val_patches": len(val_idx),
                 "best_epoch": best,

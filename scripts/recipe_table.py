@@ -1,0 +1,99 @@
+"""The recipe search's table (``scripts/recipe_search.py``) on the validation patients.
+
+One row per run: the levers it set, the epoch early stopping kept, the validation
+patients' balanced accuracy (pooled over their patches), ROC AUC and mean per-patient
+balanced accuracy, with and without test-time augmentation, and the paired difference
+in balanced accuracy against the base run of the same seed, epochs and cap, with its
+95% interval from a bootstrap over the validation patients (``paired_bootstrap``).
+Runs of several seeds are also averaged per recipe. Prints Markdown::
+
+    python scripts/recipe_table.py results/recipe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from idc_sklearn import paired_bootstrap
+
+
+def _predictions(folder: Path, row) -> dict:
+    tag = f"{row['run']}-s{row['seed']}-e{row['epochs']}-c{row['cap']}"
+    with np.load(folder / "predictions" / f"{tag}.npz", allow_pickle=False) as f:
+        return {name: f[name] for name in f.files}
+
+
+def _difference(pred, base, key: str) -> str:
+    """The paired difference of balanced accuracy against the base, and its interval."""
+    np.testing.assert_array_equal(pred["y"], base["y"])
+    result = paired_bootstrap(
+        pred["y"],
+        (pred[key] >= 0.5).astype(int),
+        (base[key] >= 0.5).astype(int),
+        pred["groups"],
+    )
+    return f"{result['difference']:+.3f} [{result['low']:+.3f}, {result['high']:+.3f}]"
+
+
+def table(folder: Path, base: str = "base") -> pd.DataFrame:
+    runs = [
+        json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()
+    ]
+    rows = []
+    for row in runs:
+        pred = _predictions(folder, row)
+        ref = next(
+            (
+                r
+                for r in runs
+                if r["run"] == base
+                and (r["seed"], r["epochs"], r["cap"])
+                == (row["seed"], row["epochs"], row["cap"])
+            ),
+            None,
+        )
+        versus = versus_tta = ""
+        if ref is not None and ref is not row:
+            base_pred = _predictions(folder, ref)
+            versus = _difference(pred, base_pred, "proba")
+            versus_tta = _difference(pred, base_pred, "proba_tta")
+        rows.append(
+            {
+                "run": row["run"],
+                "seed": row["seed"],
+                "best epoch": row["best_epoch"],
+                "bacc": row["val"]["balanced_accuracy"],
+                "auc": row["val"]["roc_auc"],
+                "patient bacc": row["val"]["patient_balanced_accuracy"],
+                "bacc tta": row["val_tta"]["balanced_accuracy"],
+                "auc tta": row["val_tta"]["roc_auc"],
+                f"bacc - {base}": versus,
+                f"bacc tta - {base} tta": versus_tta,
+                "fit min": round(row["fit_s"] / 60, 1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--base", default="base")
+    args = parser.parse_args(argv)
+    frame = table(args.folder, args.base)
+    print(frame.to_markdown(index=False, floatfmt=".3f"))
+    if frame["seed"].nunique() > 1:
+        means = frame.groupby("run")[["bacc", "auc", "bacc tta", "auc tta"]].agg(
+            ["mean", "std", "count"]
+        )
+        print()
+        print(means.to_markdown(floatfmt=".3f"))
+
+
+if __name__ == "__main__":
+    main()
