@@ -18,8 +18,12 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(exclude=["tests", "tests.*"]),
-    # The IDC sample that load_idc_sample reads, with its description.
-    package_data={"idc_sklearn.datasets": ["data/idc_sample.npz", "data/*.rst"]},
+    # The IDC sample that load_idc_sample reads, with its description, and the
+    # pretrained models' weights and cards that load_pretrained reads.
+    package_data={
+        "idc_sklearn.datasets": ["data/idc_sample.npz", "data/*.rst"],
+        "idc_sklearn": ["pretrained_models/*.safetensors", "pretrained_models/*.json"],
+    },
     install_requires=[
         "torch>=2.2,<3",
         "skorch>=1.0,<2",

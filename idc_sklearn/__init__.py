@@ -69,6 +69,10 @@ _PUBLIC = {
     "save_model": "idc_sklearn.persistence",
     "load_model": "idc_sklearn.persistence",
     "FileFormatError": "idc_sklearn.persistence",
+    # pretrained models shipped in the package
+    "load_pretrained": "idc_sklearn.pretrained",
+    "pretrained_card": "idc_sklearn.pretrained",
+    "PRETRAINED": "idc_sklearn.pretrained",
 }
 
 __all__ = sorted(_PUBLIC)

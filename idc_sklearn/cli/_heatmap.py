@@ -16,6 +16,7 @@ from idc_sklearn.cli._common import (
 from idc_sklearn.cli._inference import (
     add_inference,
     fit_to_model,
+    model_help,
     predict_proba,
     read_model,
     set_inference,
@@ -24,6 +25,8 @@ from idc_sklearn.cli._inference import (
 HEATMAP_EXAMPLES = """\
 examples:
   idc-sklearn heatmap mlbn.safetensors --patient 8863 --output 8863.png
+  idc-sklearn heatmap mlbn-small --data IDC_regular_ps50_idx5 --patient 8864 \\
+      --output 8864.png
   idc-sklearn heatmap mlbn.safetensors --data IDC_regular_ps50_idx5 \\
       --patient 10253 --tta --output 10253.png"""
 
@@ -35,13 +38,14 @@ def add_parser(commands) -> None:
         run,
         help="draw a patient's slide with the model's IDC probabilities as a PNG",
         description=(
-            "Predict one patient's patches with a saved model and draw the slide\n"
-            "rebuilt from them, the IDC probability over it and the true labels\n"
-            "beside it (idc_sklearn.plotting.plot_patient_heatmap)."
+            "Predict one patient's patches with a saved model, or a pretrained one\n"
+            "shipped in the package (MODEL mlbn-small), and draw the slide rebuilt\n"
+            "from them, the IDC probability over it and the true labels beside it\n"
+            "(idc_sklearn.plotting.plot_patient_heatmap)."
         ),
         epilog=HEATMAP_EXAMPLES,
     )
-    heatmap.add_argument("model", metavar="MODEL", help="a saved model file")
+    heatmap.add_argument("model", metavar="MODEL", help=model_help())
     heatmap.add_argument(
         "--data",
         metavar="{sample,PATH}",

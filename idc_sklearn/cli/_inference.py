@@ -1,4 +1,4 @@
-"""A saved model applied to patches, as ``predict`` and ``heatmap`` both do it."""
+"""A saved or pretrained model applied to patches, as ``predict`` and ``heatmap`` do."""
 
 from __future__ import annotations
 
@@ -42,22 +42,47 @@ def add_inference(parser) -> None:
         "--device",
         type=device_name,
         help="where the network runs: auto, cpu, cuda, cuda:N (default: the device "
-        "the model was saved with, or the CPU where that GPU is absent)",
+        "the model was saved with, or the CPU where that GPU is absent; auto for a "
+        "pretrained model)",
+    )
+
+
+def model_help() -> str:
+    """The help of MODEL: a file, or the name of a pretrained model."""
+    from idc_sklearn.pretrained import PRETRAINED
+
+    return (
+        "a saved model file, or the name of a pretrained model shipped in the "
+        f"package ({', '.join(sorted(PRETRAINED))}) where no such file exists"
     )
 
 
 def read_model(parser, path: str, device: str | None):
-    """``load_model(path)``, its faults as a CommandError; returns the estimator."""
-    from idc_sklearn.persistence import load_model
+    """The model MODEL names, its faults as a CommandError; returns the estimator.
+
+    An existing file is read with ``load_model``; otherwise a name of
+    ``PRETRAINED`` is read with ``load_pretrained``.
+    """
+    from idc_sklearn.pretrained import PRETRAINED
 
     file = Path(path).expanduser()
-    if not file.exists():
-        raise CommandError(f"MODEL {path} does not exist")
-    if not file.is_file():
+    pretrained = not file.is_file() and path in PRETRAINED
+    if not file.exists() and not pretrained:
+        raise CommandError(
+            f"MODEL {path} does not exist, and is not the name of a pretrained "
+            f"model ({', '.join(sorted(PRETRAINED))})"
+        )
+    if not file.is_file() and not pretrained:
         raise CommandError(f"MODEL {path} is a folder; expected a saved model file")
     if device is not None:
         check_device(parser, device)
     try:
+        if pretrained:
+            from idc_sklearn.pretrained import load_pretrained
+
+            return load_pretrained(path, device="auto" if device is None else device)
+        from idc_sklearn.persistence import load_model
+
         return load_model(file, device=device)
     except (OSError, ValueError) as exc:
         raise CommandError(f"MODEL {path}: {exc}") from None

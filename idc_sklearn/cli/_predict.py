@@ -20,6 +20,7 @@ from idc_sklearn.cli._inference import (
     add_inference,
     final_step,
     fit_to_model,
+    model_help,
     predict_proba,
     read_model,
     set_inference,
@@ -28,6 +29,7 @@ from idc_sklearn.cli._inference import (
 PREDICT_EXAMPLES = """\
 examples:
   idc-sklearn predict mlbn.safetensors IDC_regular_ps50_idx5/ -o predictions.csv
+  idc-sklearn predict mlbn-small IDC_regular_ps50_idx5/ -o predictions.csv
   idc-sklearn predict mlbn.safetensors patches.npy --tta --output - | head
   idc-sklearn predict mlbn.safetensors my_patches/ --batch-size 256
 
@@ -52,16 +54,18 @@ def add_parser(commands) -> None:
         help="predict a folder of PNG patches or an .npy array with a saved model",
         description=(
             "Predict every patch of PATH with the model saved by 'idc-sklearn train'\n"
-            "(or idc_sklearn.save_model) and write one CSV row per patch. PATH is a\n"
-            "folder of the IDC archive (<patient>/<0|1>/*.png), any folder of PNG\n"
-            "patches (searched recursively), or an .npy array of shape\n"
-            "(n, height, width, 3) or (n, height*width*3), uint8 or float on the\n"
-            "0-255 scale. PNG patches smaller than the model's are padded with zeros\n"
-            "at the bottom and right, as load_idc does."
+            "(or idc_sklearn.save_model), or with a pretrained model shipped in the\n"
+            "package (MODEL mlbn-small, as idc_sklearn.load_pretrained loads it), and\n"
+            "write one CSV row per patch. PATH is a folder of the IDC archive\n"
+            "(<patient>/<0|1>/*.png), any folder of PNG patches (searched\n"
+            "recursively), or an .npy array of shape (n, height, width, 3) or\n"
+            "(n, height*width*3), uint8 or float on the 0-255 scale. PNG patches\n"
+            "smaller than the model's are padded with zeros at the bottom and right,\n"
+            "as load_idc does."
         ),
         epilog=PREDICT_EXAMPLES,
     )
-    predict.add_argument("model", metavar="MODEL", help="a saved model file")
+    predict.add_argument("model", metavar="MODEL", help=model_help())
     predict.add_argument("path", metavar="PATH", help="a folder of PNG patches or .npy")
     predict.add_argument(
         "-o",

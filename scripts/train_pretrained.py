@@ -1,0 +1,326 @@
+"""Train the model that ships in the package as ``load_pretrained("mlbn-small")``.
+
+Every real patch in ``../shared`` (``idc_sample``, ``idc_more``, ``idc_trainval``) of
+the 114 patients the paper's split allows to train on is loaded: all of them but the
+split's test patients (8864 and 8918 are in ``../shared``), which are never read.
+``MLBNInceptionClassifier`` is built from ``RECIPE`` below, the one place to change
+the recipe, and trains on all of those patients for a fixed number of epochs
+(``--max-epochs``; ``train_split=None``: no patients are held out, so there is no
+early stopping and no learning-rate plateau, and the BatchNorm statistics are
+measured on the training patches at the end).
+
+It writes two files into ``idc_sklearn/pretrained_models/`` (``--output-dir``):
+``<name>.safetensors`` with :func:`idc_sklearn.save_model` (the weights; Adam's
+moments are left out, so the file is a third of the size and fine-tuning starts a
+fresh optimiser), and ``<name>.json``, the model card that
+:func:`idc_sklearn.pretrained_card` reads: the training patients and their patches by
+class, the recipe, the seed, the epochs and their losses, the machine, the versions,
+the time taken and the checksum of the weights file, and a ``validation`` block copied
+from ``--validation-json`` (null without it).
+
+Training writes its state after every epoch to ``<checkpoint-dir>/<run>``, where the
+run is named by the model, recipe, seed, epochs and cap: the same command again after
+an interruption resumes after the last complete epoch. The command that wrote the
+shipped files is in their card (``command``); a short trial::
+
+    python scripts/train_pretrained.py --max-epochs 2 --cap 60 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from idc_sklearn import (
+    MLBNInceptionClassifier,
+    __version__,
+    load_idc,
+    read_patient_split,
+    save_model,
+)
+from idc_sklearn._files import atomic_write
+from idc_sklearn.pretrained import PRETRAINED
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT / ".." / "shared" / "data"
+FOLDERS = ("idc_sample", "idc_more", "idc_trainval")
+SPLIT = SHARED / "cruz_roa_split"
+# The package folder load_pretrained reads (package data, see setup.py).
+PACKAGE_FOLDER = REPO_ROOT / "idc_sklearn" / "pretrained_models"
+
+# The recipe of the shipped model: MLBNInceptionClassifier's parameters, the one
+# place to change it. "precision": "bfloat16" falls back to "float32" when training
+# on a CPU without bfloat16 units (AVX-512 BF16, AMX), where it would be emulated;
+# the shipped model predicts in float32 either way.
+RECIPE = {
+    "filters": (8, 8, 16, 16, 32, 32, 64, 64),
+    "head_units": (64, 64),
+    "dropout": 0.4,
+    "multilevel_bn": True,
+    "init": "glorot",
+    "resample": "over",
+    "class_weight": None,
+    "augment": None,
+    "optimizer": torch.optim.Adam,
+    "lr": 1e-3,
+    "batch_size": 32,
+    "precision": "bfloat16",
+}
+# The library's description of the data; the card repeats it.
+DATA = {
+    "source": (
+        "IDC_regular_ps50_idx5 (Janowczyk & Madabhushi 2016, J Pathol Inform 7:29; "
+        "Kaggle 'Breast Histopathology Images'): the real patches of ../shared/data"
+    ),
+    "scan": "whole-slide H&E images of breast cancer, scanned at 40x",
+    "magnification": "2.5x",
+    "patch_size": [50, 50],
+    "labels": "0: no IDC, 1: IDC, per patch, from coarse region annotations",
+}
+
+
+def cpu_description() -> tuple[str, list[str]]:
+    """The CPU's model name (lscpu) and its bfloat16 units."""
+    try:
+        lscpu = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown", []
+    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+    model = fields.get("Model name", platform.processor() or "unknown").strip()
+    flags = fields.get("Flags", "").split()
+    return model, sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16"))
+
+
+def training_precision(requested: str, device: str, bf16_units: list[str]) -> str:
+    """RECIPE's precision, or float32 where a CPU would emulate bfloat16."""
+    if requested == "bfloat16" and device == "cpu" and not bf16_units:
+        return "float32"
+    return requested
+
+
+def cap_per_patient(y, groups, cap: int | None, seed: int) -> np.ndarray:
+    """Indices of at most ``cap`` patches per patient, keeping its class ratio."""
+    if cap is None:
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for patient in np.unique(groups):
+        rows = np.flatnonzero(groups == patient)
+        if len(rows) <= cap:
+            keep.append(rows)
+            continue
+        for label in np.unique(y[rows]):
+            of_class = rows[y[rows] == label]
+            n = max(1, round(cap * len(of_class) / len(rows)))
+            keep.append(rng.choice(of_class, n, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def load_training_patches(cache: Path, cap: int | None, seed: int):
+    """The patches of every shared patient but the split's test patients."""
+    test = set(read_patient_split(SPLIT)["test"])
+    idc = load_idc([SHARED / f for f in FOLDERS], cache=cache, progress=False)
+    groups = idc.groups.astype(str)
+    allowed = ~np.isin(groups, sorted(test))
+    rows = np.flatnonzero(allowed)
+    rows = rows[cap_per_patient(idc.target[rows], groups[rows], cap, seed)]
+    excluded = sorted(str(patient) for patient in set(groups[~allowed]))
+    return np.asarray(idc.data[rows]), idc.target[rows], groups[rows], excluded
+
+
+def recipe_json(recipe: dict) -> dict:
+    """The recipe as JSON: classes by name, tuples as lists."""
+    return {
+        key: value.__name__
+        if isinstance(value, type)
+        else list(value)
+        if isinstance(value, tuple)
+        else value
+        for key, value in recipe.items()
+    }
+
+
+def run_name(name: str, recipe: dict, seed: int, epochs: int, cap) -> str:
+    """The checkpoint folder of one run: another recipe never meets its checkpoint."""
+    text = json.dumps(recipe_json(recipe), sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    return f"{name}-s{seed}-e{epochs}-c{cap or 'all'}-{digest}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--name", default="mlbn-small", choices=sorted(PRETRAINED))
+    parser.add_argument("--max-epochs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cap",
+        type=int,
+        default=None,
+        help="at most this many patches per patient, a seeded draw keeping its "
+        "class ratio (default: every patch)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count(), help="torch's CPU threads"
+    )
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--cache",
+        default=str(REPO_ROOT / ".cache" / "idc_split"),
+        help="load_idc's cache of the shared folders (shared with "
+        "scripts/recipe_search.py)",
+    )
+    parser.add_argument(
+        "--checkpoint-dir", default=str(REPO_ROOT / ".cache" / "pretrained_checkpoint")
+    )
+    parser.add_argument(
+        "--output-dir",
+        default=str(PACKAGE_FOLDER),
+        help="where the weights and the card go (default: the package's folder)",
+    )
+    parser.add_argument(
+        "--validation-json",
+        default=None,
+        help="a JSON file of validation results for the card's 'validation' block",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    validation = None
+    if args.validation_json is not None:
+        validation = json.loads(Path(args.validation_json).read_text("utf-8"))
+
+    started = time.perf_counter()
+    X, y, groups, excluded = load_training_patches(
+        Path(args.cache), args.cap, args.seed
+    )
+    patients = sorted(str(patient) for patient in set(groups))
+    print(
+        f"{len(X)} patches of {len(patients)} patients ({int(y.sum())} IDC); "
+        f"left out the split's test patients {excluded}",
+        flush=True,
+    )
+
+    cpu, bf16_units = cpu_description()
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    recipe = {**RECIPE}
+    recipe["precision"] = training_precision(recipe["precision"], device, bf16_units)
+    checkpoint = Path(args.checkpoint_dir) / run_name(
+        args.name, recipe, args.seed, args.max_epochs, args.cap
+    )
+    clf = MLBNInceptionClassifier(
+        **recipe,
+        max_epochs=args.max_epochs,
+        train_split=None,
+        random_state=args.seed,
+        device=args.device,
+        checkpoint_dir=str(checkpoint),
+    )
+    fit_start = time.perf_counter()
+    clf.fit(X, y)
+    fit_s = time.perf_counter() - fit_start
+
+    # What ships: the weights and the BatchNorm statistics, predicting in float32
+    # wherever it is loaded, with no checkpoint folder of this machine's and a
+    # fresh optimiser (Adam's moments would double the file).
+    clf.set_params(precision="float32", checkpoint_dir=None, device="auto")
+    clf.initialize_optimizer()
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entry = PRETRAINED[args.name]
+    weights = out / entry["file"]
+    save_model(clf, weights)
+
+    counts = {
+        patient: [int(n) for n in np.bincount(y[groups == patient], minlength=2)]
+        for patient in patients
+    }
+    card = {
+        "name": args.name,
+        "description": entry["description"],
+        "estimator": "idc_sklearn.MLBNInceptionClassifier",
+        "classes": [0, 1],
+        "file": entry["file"],
+        "file_bytes": weights.stat().st_size,
+        "sha256": file_sha256(weights),
+        "data": {
+            **DATA,
+            "folders": list(FOLDERS),
+            "split": "cruz_roa_split: every patient but its test patients",
+            "excluded_patients": excluded,
+            "patients": len(patients),
+            "patches": len(y),
+            "patches_by_class": {"0": int((y == 0).sum()), "1": int((y == 1).sum())},
+            "cap_per_patient": args.cap,
+            "patches_by_patient": counts,
+        },
+        "recipe": recipe_json(RECIPE),
+        "training": {
+            "precision": recipe["precision"],
+            "train_split": None,
+            "max_epochs": args.max_epochs,
+            "epochs": [
+                {
+                    "epoch": row["epoch"],
+                    "train_loss": round(row["train_loss"], 5),
+                    "dur": round(row["dur"], 1),
+                }
+                for row in clf.history_
+            ],
+            "seed": args.seed,
+            "fit_s": round(fit_s, 1),
+            "total_s": round(time.perf_counter() - started, 1),
+        },
+        "machine": {
+            "cpu": cpu,
+            "bf16_units": bf16_units,
+            "threads": torch.get_num_threads(),
+            "device": clf.device_,
+            "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
+        },
+        "versions": {
+            "idc_sklearn": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "date": datetime.date.today().isoformat(),
+        "command": " ".join(["python", *sys.argv]),
+        "validation": validation,
+    }
+    with atomic_write(out / entry["card"], "w") as f:
+        json.dump(card, f, indent=1)
+        f.write("\n")
+    print(
+        f"Trained {args.max_epochs} epochs in {fit_s:.0f} s; wrote {weights} "
+        f"({card['file_bytes'] / 1e6:.1f} MB) and {out / entry['card']}.",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
