@@ -292,6 +292,9 @@ def main(argv=None) -> int:
                 for row in clf.history_
             ],
             "seed": args.seed,
+            # Training time over every epoch, whether or not this run resumed;
+            # fit_s and total_s are this run's, from a checkpoint or not.
+            "train_s": round(sum(row["dur"] for row in clf.history_), 1),
             "fit_s": round(fit_s, 1),
             "total_s": round(time.perf_counter() - started, 1),
         },
