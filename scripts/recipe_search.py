@@ -79,6 +79,8 @@ RUNS = {
     "aug-all+ls": {"augment": "all", "criterion__label_smoothing": 0.1},
     "aug-all+no-mlbn": {"augment": "all", "multilevel_bn": False},
     "medium": {**MEDIUM},
+    # The base in float32: bfloat16's scores against float32's.
+    "float32": {"precision": "float32"},
 }
 HISTORY = ("epoch", "train_loss", "valid_loss", "valid_bacc", "dur")
 
