@@ -32,7 +32,7 @@ if os.environ.get("IDC_SKLEARN_EXAMPLE_QUICK") == "1":
 # %%
 # Load the patches
 # ----------------
-# ``load_idc_sample`` returns 2,695 real 50x50 patches of 19 patients as a
+# ``load_idc_sample`` returns 2,800 real 50x50 patches of 114 patients as a
 # scikit-learn ``Bunch``: ``data`` (uint8, channels last), ``target`` (1 for IDC)
 # and ``groups`` (the patient of each patch). ``load_idc`` reads the whole archive
 # into the same ``Bunch``.

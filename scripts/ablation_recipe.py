@@ -1,7 +1,8 @@
 """Why the ablation (Inception without multi-level BN) predicted one class, and the fix.
 
-Trains the small MLBN network with and without multi-level BN on the built-in real
-sample (``load_idc_sample``: 2,695 patches, 19 patients) under a few recipes and scores
+Trains the small MLBN network with and without multi-level BN on
+``../shared/data/idc_sample`` (2,695 patches, 19 patients: the built-in sample before
+it was redrawn from all three shared folders) under a few recipes and scores
 each on the 6,349 further real patches of ``../shared/data/idc_more`` (the same
 patients but for one; held back from training). For each run it records the
 per-epoch history, the spread of the network's features across patches at
@@ -18,6 +19,7 @@ import json
 import platform
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,7 +29,6 @@ from idc_sklearn import (
     MLBNInception,
     MLBNInceptionClassifier,
     load_idc,
-    load_idc_sample,
 )
 from idc_sklearn.callbacks import recalibrate_batchnorm
 
@@ -115,7 +116,7 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
     parser.add_argument("--out", default="ablation.json")
     args = parser.parse_args()
-    train = load_idc_sample()
+    train = load_idc(Path(args.more).parent / "idc_sample", progress=False)
     held = load_idc(args.more, cache="/tmp/idc_more_cache", progress=False)
     cpu = (
         subprocess.run(

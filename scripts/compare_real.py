@@ -1,7 +1,8 @@
 """The comparison on every real patch in ``../shared``: 9,044 patches of 20 patients.
 
-Joins the built-in sample (``load_idc_sample``, 2,695 patches) and
-``../shared/data/idc_more`` (6,349 more patches of the same patients and one more),
+Joins ``../shared/data/idc_sample`` (2,695 patches, the built-in sample before it
+was redrawn from all three shared folders) and ``../shared/data/idc_more`` (6,349
+more patches of the same patients and one more), in that order,
 cross-validates the MLBN network, its ablation and the handcrafted baselines with
 ``GroupKFold`` by patient, every model balanced (the CNNs by ``resample="over"``,
 the baselines by class weights), and writes the report of ``idc-sklearn compare``
@@ -19,6 +20,7 @@ import datetime
 import platform
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,7 +32,6 @@ from idc_sklearn import (
     MLBNInceptionClassifier,
     compare_models,
     load_idc,
-    load_idc_sample,
     make_baseline,
 )
 from idc_sklearn.report import write_report
@@ -41,8 +42,8 @@ MIXED = ("8863", "8864", "8865", "8867", "8975")
 
 
 def load_real_patches(more: str):
-    """The built-in sample and the archive folder more: patches, labels, patients."""
-    sample = load_idc_sample()
+    """The folders idc_sample (beside more) and more: patches, labels, patients."""
+    sample = load_idc(Path(more).parent / "idc_sample", progress=False)
     extra = load_idc(more, cache="/tmp/idc_more_cache", progress=False)
     X = np.concatenate([sample.data, extra.data])
     y = np.concatenate([sample.target, extra.target])
@@ -152,7 +153,7 @@ def main() -> None:
     )
     stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     description = (
-        f"Data: load_idc_sample + {args.more}: {len(y):,} real patches of "
+        f"Data: idc_sample + {args.more}: {len(y):,} real patches of "
         f"{len(set(groups))} patients, {y.mean():.0%} IDC. Folds: {cv!r}. "
         "CNNs: small MLBN (filters 8..64, dense 64,64), "
         f'resample="over", at most {args.max_epochs} epochs with early stopping on '

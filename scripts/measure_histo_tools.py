@@ -1,6 +1,6 @@
 """Measured effects of stain normalisation and patient-level prediction on real data.
 
-Every real patch in ``../shared`` (the built-in sample and ``idc_more``: 9,044
+The real patches of ``../shared/data/idc_sample`` and ``idc_more`` (9,044
 patches of 20 patients), ``GroupKFold(5)`` by patient, training folds cut to
 ``--train-size`` patches as in ``compare_real.py``. The handcrafted baselines
 ``features-rf`` and ``color-logreg`` run as they are and behind each stain

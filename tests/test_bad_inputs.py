@@ -546,8 +546,8 @@ CASES = [
          cli("compare", "--n-patients", "2", "--folds", "3"), 2, "--folds 3",
          ("--n-patients is 2",)),
     Case("cli-folds-data", "idc-sklearn compare", "more `--folds` than the patients "
-         "`--data` holds", cli("compare", "--data", "sample", "--folds", "20"), 1,
-         "--folds 20", ("the 19 patients", "--data sample")),
+         "`--data` holds", cli("compare", "--data", "sample", "--folds", "200"), 1,
+         "--folds 200", ("the 114 patients", "--data sample")),
     Case("cli-model", "idc-sklearn compare", "an unknown `--models` name",
          cli("compare", "--models", "nope"), 2, "--models", ("'nope'", "mlbn")),
     Case("cli-train-data-missing", "idc-sklearn train", "`--data` a folder that does "
@@ -598,7 +598,7 @@ CASES = [
     Case("cli-patient-sample", "idc-sklearn heatmap",
          "an unknown `--patient` of the sample",
          cli("heatmap", "{model}", "--patient", "nobody", "-o", "{tmp}/s.png"),
-         1, "--patient", ("nobody", "built-in sample", "19 patients")),
+         1, "--patient", ("nobody", "built-in sample", "114 patients")),
     Case("cli-patient-archive", "idc-sklearn heatmap", "an unknown `--patient` of a "
          "folder", cli("heatmap", "{model}", "--data", "{tmp}/archive", "--patient",
                        "nobody", "-o", "{tmp}/s.png", make=_archive),

@@ -284,7 +284,7 @@ def test_faults_found_while_running_exit_1_in_one_line(tmp_path, capsys):
         (["--data", str(tmp_path / "empty")], "holds no patient folders"),
         (["--split", "/no/split"], "--split /no/split: folder="),
         (["--data", "x", "--split", "/no/split"], "--split /no/split: folder="),
-        (["--data", "sample", "--folds", "20"], "--folds 20 is more than the 19"),
+        (["--data", "sample", "--folds", "200"], "--folds 200 is more than the 114"),
         (["--split", str(split)], "none of the 1 train patients is in --data sample"),
     ]
     for argv, message in faults:

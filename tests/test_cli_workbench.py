@@ -330,7 +330,7 @@ def _runtime_errors(tmp: Path, model: Path, archive: Path) -> list:
         (
             ["heatmap", m, "--data", "sample", "--patient", "nobody", "-o"]
             + [str(tmp / "s.png")],
-            "--patient nobody is not in the built-in sample; its 19 patients are",
+            "--patient nobody is not in the built-in sample; its 114 patients are",
         ),
         (
             ["heatmap", m, "--data", "sample", "--patient", "8863", "-o"]

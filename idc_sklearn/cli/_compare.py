@@ -64,8 +64,8 @@ def add_parser(commands) -> None:
     data.add_argument(
         "--data",
         metavar="{sample,synthetic,PATH}",
-        help="'sample': the built-in real sample of the IDC archive (2,695 patches "
-        "of 19 patients); 'synthetic': generated patches, sized by the options "
+        help="'sample': the built-in real sample of the IDC archive (2,800 patches "
+        "of 114 patients); 'synthetic': generated patches, sized by the options "
         "below; PATH: a folder of the IDC archive (<patient>/<0|1>/*.png) "
         "(default: sample, or synthetic with --n-patients, --patches-per-patient "
         "or --patch-size)",

@@ -67,7 +67,7 @@ def add_parser(commands) -> None:
         "--data",
         metavar="{sample,synthetic,PATH}",
         default=SAMPLE,
-        help="'sample': the built-in real sample (2,695 patches of 19 patients); "
+        help="'sample': the built-in real sample (2,800 patches of 114 patients); "
         "'synthetic': generated patches; PATH: a folder of the IDC archive "
         "(<patient>/<0|1>/*.png) (default: sample)",
     )

@@ -1,9 +1,10 @@
-"""The IDC sample shipped inside the package: 2,695 real patches, no download, no torch.
+"""The IDC sample shipped inside the package: 2,800 real patches, no download, no torch.
 
-``data/idc_sample.npz`` holds what :func:`load_idc` reads from the sample's PNG files
-(``pad="zero"``): the patches and the columns the frame is rebuilt from. It is a zip of
-``.npy`` members compressed with LZMA, which ``numpy.load`` reads as it is; it is built
-by ``scripts/build_idc_sample.py``.
+``data/idc_sample.npz`` holds what :func:`load_idc` reads (``pad="zero"``) from the
+PNG files of the patches drawn from the three shared folders: the patches and the
+columns the frame is rebuilt from. It is a zip of ``.npy`` members compressed with
+LZMA, which ``numpy.load`` reads as it is; it is built by
+``scripts/build_idc_sample.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ SAMPLE_ARRAYS = ("data", "target", "patient", "x", "y", "height", "width")
 
 
 def sample_path(patient: str, target: int, x: int, y: int) -> str:
-    """A patch's path relative to the sample folder, as :func:`load_idc` lists it."""
+    """A patch's path relative to the folder it is in, as :func:`load_idc` names it."""
     return os.path.join(
         patient, str(target), f"{patient}_idx5_x{x}_y{y}_class{target}.png"
     )
@@ -49,13 +50,16 @@ def _read_arrays() -> dict[str, np.ndarray]:
 def load_idc_sample(
     *, return_X_y: bool = False
 ) -> Bunch | tuple[np.ndarray, np.ndarray]:
-    """Load the 2,695 real IDC patches of 19 patients shipped with the package.
+    """Load the 2,800 real IDC patches of 114 patients shipped with the package.
 
     A small, offline subset of the IDC archive (Janowczyk & Madabhushi 2016) for
-    examples, tests and quick experiments: the same arrays and frame as
-    ``load_idc("shared/data/idc_sample")`` with the default ``pad="zero"``, read
-    from one 14.9 MB file inside the package in about a second. Patient and class
-    are confounded in it (see Notes): do not read a score on it as a score on IDC.
+    examples, tests and quick experiments: the rows of
+    ``load_idc(["shared/data/idc_sample", "shared/data/idc_more",
+    "shared/data/idc_trainval"])`` (default ``pad="zero"``) drawn by patient and
+    class (13 or 14 patches of each class of each patient, all of them where it has
+    fewer), read from one 15.6 MB file inside the package in about a second. The
+    two test patients of the paper's split found in those folders (8864, 8918) are
+    left out.
 
     Parameters
     ----------
@@ -67,17 +71,17 @@ def load_idc_sample(
     dataset : :class:`~sklearn.utils.Bunch`
         Dictionary-like object with the keys of :func:`load_idc`:
 
-        data : ndarray of shape (2695, 50, 50, 3), uint8
-            The patches, RGB, channels last; the 31 edge patches smaller than 50x50
+        data : ndarray of shape (2800, 50, 50, 3), uint8
+            The patches, RGB, channels last; the 19 edge patches smaller than 50x50
             are pasted top-left into zeros.
-        target : ndarray of shape (2695,), int64
-            1 for IDC (1,245 patches), 0 for non-IDC (1,450).
-        groups : ndarray of shape (2695,), object
-            The patient id of each patch, as a string (19 patients).
-        frame : pandas.DataFrame of shape (2695, 7)
+        target : ndarray of shape (2800,), int64
+            1 for IDC (1,406 patches, 50.2%), 0 for non-IDC (1,394).
+        groups : ndarray of shape (2800,), object
+            The patient id of each patch, as a string (114 patients).
+        frame : pandas.DataFrame of shape (2800, 7)
             Columns ``patient``, ``x``, ``y``, ``target``, ``path`` (relative to the
-            sample folder, ``<patient>/<class>/<file name>``; the PNG files are not
-            shipped) and the original ``height``, ``width``.
+            folder the patch came from, ``<patient>/<class>/<file name>``; the PNG
+            files are not shipped) and the original ``height``, ``width``.
         skipped : list
             Empty: every file of the sample loads.
         DESCR : str
@@ -99,19 +103,22 @@ def load_idc_sample(
     Notes
     -----
     Each call reads the file afresh, so the arrays returned are the caller's own.
-    Only 4 of the 19 patients have patches of both classes: class 0 comes from 5
-    patients and class 1 from 18, so a model can score well by recognising patients
-    (stain, tissue) rather than IDC, and patient-grouped splits leave some folds
-    with one class only.
+    100 of the 114 patients have patches of both classes; 2 (8913, 9259) have
+    non-IDC patches only and 12 have IDC patches only, as in the shared folders
+    (their source repository kept one class of them). Classes are balanced by the
+    draw (the archive is 28% IDC), so scores here are not the archive's
+    class-imbalanced scores. The patients are 82 training and 29 validation
+    patients of the paper's split and 3 outside it (8863, 8950, 8984): train on
+    them, and judge a model on the split's test patients.
 
     Examples
     --------
     >>> from idc_sklearn import load_idc_sample
     >>> idc = load_idc_sample()
     >>> idc.data.shape, idc.data.dtype
-    ((2695, 50, 50, 3), dtype('uint8'))
+    ((2800, 50, 50, 3), dtype('uint8'))
     >>> int(idc.target.sum()), idc.frame["patient"].nunique()
-    (1245, 19)
+    (1406, 114)
     """
     if not isinstance(return_X_y, (bool, np.bool_)):
         raise TypeError(f"return_X_y must be True or False; got {return_X_y!r}.")
