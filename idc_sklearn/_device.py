@@ -18,9 +18,16 @@ the tensors and warns); ``device_`` then says ``"cpu"`` and ``device`` keeps
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-__all__ = ["AutoDeviceMixin", "check_device", "resolve_device"]
+__all__ = [
+    "AutoDeviceMixin",
+    "check_device",
+    "has_bfloat16_units",
+    "resolve_device",
+]
 
 
 def resolve_device(device) -> str:
@@ -28,6 +35,24 @@ def resolve_device(device) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+@functools.cache
+def has_bfloat16_units(device_type: str) -> bool:
+    """Whether ``device_type`` computes bfloat16 natively, so autocast to it pays.
+
+    CUDA: the GPU supports bfloat16 (Ampere and later). CPU: it has AMX tiles or
+    AVX-512 BF16 (Intel Xeon since Cooper Lake and Sapphire Rapids, AMD Zen 4 and
+    later). Elsewhere bfloat16 is emulated: measured 4x slower than float32 on an AMD
+    EPYC without either (docs/benchmarks.md).
+    """
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        # torch.cpu's CPUID checks are private: a torch without them counts as none.
+        checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
 
 
 def check_device(device) -> None:

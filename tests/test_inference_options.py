@@ -16,8 +16,18 @@ from idc_sklearn import (
     PatchNetClassifier,
     PatientValidSplit,
 )
+from idc_sklearn import classifier as classifier_module
+from idc_sklearn._device import has_bfloat16_units
 from idc_sklearn._inference import fold_batchnorm
 from idc_sklearn.classifier import _dihedral_views
+
+
+def _has_cpuinfo() -> bool:
+    try:
+        with open("/proc/cpuinfo"):
+            return True
+    except OSError:
+        return False
 
 
 def tiny(**kwargs):
@@ -64,6 +74,35 @@ def test_precision_changes_the_forward_arithmetic(precision, data, fitted):
     full = fitted.set_params(precision="float32").predict_proba(X)
     assert not np.array_equal(reduced, full)
     np.testing.assert_allclose(reduced, full, atol=0.02)
+
+
+@pytest.mark.parametrize("units", [True, False])
+def test_auto_precision_is_bfloat16_only_where_the_device_has_units(
+    units, data, fitted, monkeypatch
+):
+    X, _, _ = data
+    asked = []
+
+    def has_units(device_type):
+        asked.append(device_type)
+        return units
+
+    monkeypatch.setattr(classifier_module, "has_bfloat16_units", has_units)
+    auto = fitted.set_params(precision="auto").predict_proba(X)
+    expected = fitted.set_params(precision="bfloat16" if units else "float32")
+    np.testing.assert_array_equal(auto, expected.predict_proba(X))
+    assert set(asked) == {"cpu"}
+    fitted.set_params(precision="float32")
+
+
+def test_bfloat16_units_are_read_from_the_cpu():
+    # The answer is the CPU's (lscpu's flags), and cached.
+    flags = open("/proc/cpuinfo").read().split() if _has_cpuinfo() else None
+    found = has_bfloat16_units("cpu")
+    assert has_bfloat16_units("cpu") is found
+    if flags is not None:
+        assert found == any(f in flags for f in ("amx_tile", "avx512_bf16"))
+    assert has_bfloat16_units("mps") is False
 
 
 def test_float16_scales_the_loss(data):
