@@ -156,7 +156,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         (weights, loss and optimiser stay float32; ``"float16"`` scales the loss
         with :class:`torch.amp.GradScaler` so small gradients do not vanish).
         Faster on GPUs and on CPUs with bfloat16 units (AMX, AVX-512 BF16: the
-        paper network trains 2.0x and predicts 2.1x faster on an AMX Xeon);
+        paper network trains and predicts 2x faster on an AMX Xeon);
         probabilities agree with float32 to a few parts in a thousand. Without
         those units bfloat16 is emulated and slower (4x on an AMD EPYC).
         ``"auto"`` is ``"bfloat16"`` where the device has them (a CUDA GPU that
