@@ -26,17 +26,22 @@ resumes where it stopped::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from shared_patients import (
+    CACHE,
+    REPO_ROOT,
+    SPLIT,
+    cap_per_patient,
+    load_shared,
+    machine,
+)
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 
@@ -44,15 +49,11 @@ from idc_sklearn import (
     MacenkoNormalizer,
     MLBNInceptionClassifier,
     PatientValidSplit,
-    load_idc,
     make_baseline,
     read_patient_split,
 )
 from idc_sklearn.handcrafted import BASELINES
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT / ".." / "shared" / "data"
-FOLDERS = ("idc_sample", "idc_more", "idc_trainval")
 SMALL = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
 MEDIUM = {"filters": (12, 12, 24, 24, 48, 48, 96, 96), "head_units": (96, 96)}
 
@@ -85,37 +86,11 @@ RUNS = {
 HISTORY = ("epoch", "train_loss", "valid_loss", "valid_bacc", "dur")
 
 
-def machine() -> dict:
-    """What the figures came from."""
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in lscpu.splitlines()
-            if line.startswith("Model name")
-        )
-        flags = next(
-            line.split(":", 1)[1].split()
-            for line in lscpu.splitlines()
-            if line.startswith("Flags")
-        )
-        bf16 = sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16"))
-    except (OSError, StopIteration):
-        model, bf16 = platform.processor(), []
-    return {
-        "cpu": model,
-        "bf16_units": bf16,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "date": datetime.date.today().isoformat(),
-    }
-
-
 def load_split_patches(cache: Path):
     """Every shared patch of the split's training and validation patients."""
-    split = read_patient_split(SHARED / "cruz_roa_split")
+    split = read_patient_split(SPLIT)
     train, val = set(split["train"]), set(split["val"])
-    idc = load_idc([SHARED / folder for folder in FOLDERS], cache=cache, progress=False)
+    idc = load_shared(cache)
     groups = idc.groups.astype(str)
     # The split's patients that ../shared holds; the test patients are never read.
     train &= set(groups)
@@ -128,22 +103,6 @@ def load_split_patches(cache: Path):
         sorted(train),
         sorted(val),
     )
-
-
-def cap_per_patient(y, groups, cap, seed=0) -> np.ndarray:
-    """Indices of at most ``cap`` patches per patient, keeping its class ratio."""
-    rng = np.random.default_rng(seed)
-    keep = []
-    for patient in np.unique(groups):
-        idx = np.flatnonzero(groups == patient)
-        if len(idx) <= cap:
-            keep.append(idx)
-            continue
-        for label in (0, 1):
-            cls = idx[y[idx] == label]
-            n = round(cap * len(cls) / len(idx))
-            keep.append(rng.choice(cls, n, replace=False))
-    return np.sort(np.concatenate(keep))
 
 
 def build(levers: dict, seed: int, epochs: int, val_patients, checkpoint_dir):
@@ -198,7 +157,7 @@ def main(argv=None):
         "--cap", type=int, default=60, help="training patches per patient"
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cache", default=str(REPO_ROOT / ".cache" / "idc_split"))
+    parser.add_argument("--cache", default=str(CACHE))
     parser.add_argument(
         "--checkpoints", default=str(REPO_ROOT / ".cache" / "recipe_checkpoints")
     )

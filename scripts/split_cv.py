@@ -26,14 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from recipe_search import (
-    REPO_ROOT,
-    SMALL,
-    cap_per_patient,
-    load_split_patches,
-    machine,
-    scores,
-)
+from recipe_search import SMALL, load_split_patches, scores
+from shared_patients import CACHE, REPO_ROOT, cap_per_patient, machine
 from sklearn.model_selection import GroupKFold
 
 from idc_sklearn import (
@@ -212,7 +206,7 @@ def main(argv=None) -> None:
         choices=[*cnn_models(0, Path(), ""), *BASELINES],
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cache", default=str(REPO_ROOT / ".cache" / "idc_split"))
+    parser.add_argument("--cache", default=str(CACHE))
     parser.add_argument(
         "--checkpoints", default=str(REPO_ROOT / ".cache" / "split_cv_checkpoints")
     )

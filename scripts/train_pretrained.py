@@ -34,35 +34,39 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from shared_patients import (
+    CACHE,
+    FOLDERS,
+    REPO_ROOT,
+    SPLIT,
+    cap_per_patient,
+    cpu_description,
+    load_shared,
+)
 
 from idc_sklearn import (
     MLBNInceptionClassifier,
     __version__,
-    load_idc,
     read_patient_split,
     save_model,
 )
+from idc_sklearn._device import has_bfloat16_units
 from idc_sklearn._files import atomic_write
 from idc_sklearn.pretrained import PRETRAINED
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT / ".." / "shared" / "data"
-FOLDERS = ("idc_sample", "idc_more", "idc_trainval")
-SPLIT = SHARED / "cruz_roa_split"
 # The package folder load_pretrained reads (package data, see setup.py).
 PACKAGE_FOLDER = REPO_ROOT / "idc_sklearn" / "pretrained_models"
 
 # The recipe of the shipped model: MLBNInceptionClassifier's parameters, the one
-# place to change it. "precision": "bfloat16" falls back to "float32" when training
-# on a CPU without bfloat16 units (AVX-512 BF16, AMX), where it would be emulated;
-# the shipped model predicts in float32 either way.
+# place to change it. "precision": "auto" trains in bfloat16 where the CPU or GPU has
+# bfloat16 units (AVX-512 BF16, AMX) and in float32 elsewhere, where bfloat16 would be
+# emulated; the shipped model predicts in float32 either way.
 RECIPE = {
     "filters": (8, 8, 16, 16, 32, 32, 64, 64),
     "head_units": (64, 64),
@@ -75,7 +79,7 @@ RECIPE = {
     "optimizer": torch.optim.Adam,
     "lr": 1e-3,
     "batch_size": 32,
-    "precision": "bfloat16",
+    "precision": "auto",
 }
 # The library's description of the data; the card repeats it.
 DATA = {
@@ -90,49 +94,10 @@ DATA = {
 }
 
 
-def cpu_description() -> tuple[str, list[str]]:
-    """The CPU's model name (lscpu) and its bfloat16 units."""
-    try:
-        lscpu = subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown", []
-    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-    model = fields.get("Model name", platform.processor() or "unknown").strip()
-    flags = fields.get("Flags", "").split()
-    return model, sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16"))
-
-
-def training_precision(requested: str, device: str, bf16_units: list[str]) -> str:
-    """RECIPE's precision, or float32 where a CPU would emulate bfloat16."""
-    if requested == "bfloat16" and device == "cpu" and not bf16_units:
-        return "float32"
-    return requested
-
-
-def cap_per_patient(y, groups, cap: int | None, seed: int) -> np.ndarray:
-    """Indices of at most ``cap`` patches per patient, keeping its class ratio."""
-    if cap is None:
-        return np.arange(len(y))
-    rng = np.random.default_rng(seed)
-    keep = []
-    for patient in np.unique(groups):
-        rows = np.flatnonzero(groups == patient)
-        if len(rows) <= cap:
-            keep.append(rows)
-            continue
-        for label in np.unique(y[rows]):
-            of_class = rows[y[rows] == label]
-            n = max(1, round(cap * len(of_class) / len(rows)))
-            keep.append(rng.choice(of_class, n, replace=False))
-    return np.sort(np.concatenate(keep))
-
-
 def load_training_patches(cache: Path, cap: int | None, seed: int):
     """The patches of every shared patient but the split's test patients."""
     test = set(read_patient_split(SPLIT)["test"])
-    idc = load_idc([SHARED / f for f in FOLDERS], cache=cache, progress=False)
+    idc = load_shared(cache)
     groups = idc.groups.astype(str)
     allowed = ~np.isin(groups, sorted(test))
     rows = np.flatnonzero(allowed)
@@ -189,7 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--cache",
-        default=str(REPO_ROOT / ".cache" / "idc_split"),
+        default=str(CACHE),
         help="load_idc's cache of the shared folders (shared with "
         "scripts/recipe_search.py)",
     )
@@ -228,7 +193,6 @@ def main(argv=None) -> int:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     recipe = {**RECIPE}
-    recipe["precision"] = training_precision(recipe["precision"], device, bf16_units)
     checkpoint = Path(args.checkpoint_dir) / run_name(
         args.name, recipe, args.seed, args.max_epochs, args.cap
     )
@@ -280,7 +244,11 @@ def main(argv=None) -> int:
         },
         "recipe": recipe_json(RECIPE),
         "training": {
-            "precision": recipe["precision"],
+            "precision": (
+                "bfloat16"
+                if has_bfloat16_units(torch.device(clf.device_).type)
+                else "float32"
+            ),
             "train_split": None,
             "max_epochs": args.max_epochs,
             "epochs": [
