@@ -4,10 +4,18 @@ Every real patch in ``../shared`` (``idc_sample``, ``idc_more``, ``idc_trainval`
 the 114 patients the paper's split allows to train on is loaded: all of them but the
 split's test patients (8864 and 8918 are in ``../shared``), which are never read.
 ``MLBNInceptionClassifier`` is built from ``RECIPE`` below, the one place to change
-the recipe, and trains on all of those patients for a fixed number of epochs
-(``--max-epochs``; ``train_split=None``: no patients are held out, so there is no
-early stopping and no learning-rate plateau, and the BatchNorm statistics are
-measured on the training patches at the end).
+the recipe. Two protocols:
+
+- ``--validate`` (the paper's, and the shipped model's): train on the split's training
+  patients (and the 3 patients outside the split), hold out its 29 validation patients
+  for early stopping and the learning-rate plateau, and score them at the end, with
+  95% intervals from a bootstrap over those patients, against ``features-hgb``
+  trained on the same patches (the paired difference and its interval). That is the
+  card's ``validation`` block.
+- without it: train on all 114 patients for ``--max-epochs`` epochs
+  (``train_split=None``: no early stopping, no learning-rate plateau; the BatchNorm
+  statistics are measured on the training patches at the end), with the
+  ``validation`` block copied from ``--validation-json`` (null without it).
 
 It writes two files into ``idc_sklearn/pretrained_models/`` (``--output-dir``):
 ``<name>.safetensors`` with :func:`idc_sklearn.save_model` (the weights; Adam's
@@ -15,8 +23,7 @@ moments are left out, so the file is a third of the size and fine-tuning starts 
 fresh optimiser), and ``<name>.json``, the model card that
 :func:`idc_sklearn.pretrained_card` reads: the training patients and their patches by
 class, the recipe, the seed, the epochs and their losses, the machine, the versions,
-the time taken and the checksum of the weights file, and a ``validation`` block copied
-from ``--validation-json`` (null without it).
+the time taken and the checksum of the weights file, and the ``validation`` block.
 
 Training writes its state after every epoch to ``<checkpoint-dir>/<run>``, where the
 run is named by the model, recipe, seed, epochs and cap: the same command again after
@@ -39,6 +46,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 import torch
 from shared_patients import (
     CACHE,
@@ -49,10 +57,14 @@ from shared_patients import (
     cpu_description,
     load_shared,
 )
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from idc_sklearn import (
     MLBNInceptionClassifier,
+    PatientValidSplit,
     __version__,
+    make_baseline,
+    paired_bootstrap,
     read_patient_split,
     save_model,
 )
@@ -133,6 +145,80 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def bootstrap_interval(y, proba, groups, metric, seed=0, n_resamples=2000) -> list:
+    """The 95% percentile interval of ``metric``, resampling whole patients.
+
+    :func:`scipy.stats.bootstrap` draws patients with replacement; each resample
+    scores all the patches of the patients drawn (twice if drawn twice).
+    """
+    rows = [np.flatnonzero(groups == p) for p in np.unique(groups)]
+
+    def statistic(drawn):
+        idx = np.concatenate([rows[int(i)] for i in drawn])
+        return metric(y[idx], proba[idx])
+
+    result = scipy.stats.bootstrap(
+        (np.arange(len(rows)),),
+        statistic,
+        vectorized=False,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    interval = result.confidence_interval
+    return [round(float(interval.low), 4), round(float(interval.high), 4)]
+
+
+def _bacc(y, proba):
+    return balanced_accuracy_score(y, proba >= 0.5)
+
+
+def scores_with_intervals(y, proba, groups, seed) -> dict:
+    """Balanced accuracy and ROC AUC over the patches, each with its interval."""
+    return {
+        "balanced_accuracy": round(float(_bacc(y, proba)), 4),
+        "balanced_accuracy_95": bootstrap_interval(y, proba, groups, _bacc, seed),
+        "roc_auc": round(float(roc_auc_score(y, proba)), 4),
+        "roc_auc_95": bootstrap_interval(y, proba, groups, roc_auc_score, seed),
+    }
+
+
+def validate(clf, X, y, groups, val_patients, seed) -> dict:
+    """The validation patients' scores, and the lead over features-hgb on them."""
+    is_val = np.isin(groups, val_patients)
+    Xv, yv, gv = X[is_val], y[is_val], groups[is_val]
+    tta = clf.tta
+    proba = clf.set_params(tta=False).predict_proba(Xv)[:, 1]
+    proba_tta = clf.set_params(tta=True).predict_proba(Xv)[:, 1]
+    clf.set_params(tta=tta)
+    baseline = make_baseline("features-hgb", random_state=seed)
+    baseline.fit(X[~is_val], y[~is_val])
+    proba_hgb = baseline.predict_proba(Xv)[:, 1]
+    shipped = proba_tta if tta else proba
+    lead = paired_bootstrap(yv, shipped >= 0.5, proba_hgb >= 0.5, gv, random_state=seed)
+    return {
+        "patients": len(val_patients),
+        "patches": int(is_val.sum()),
+        "idc_patches": int(yv.sum()),
+        "train_patients": len(np.unique(groups[~is_val])),
+        "train_patches": int((~is_val).sum()),
+        "best_epoch": int(
+            max(clf.history_, key=lambda row: row["valid_bacc"])["epoch"]
+        ),
+        "model": scores_with_intervals(yv, proba, gv, seed),
+        "model_tta": scores_with_intervals(yv, proba_tta, gv, seed),
+        "features-hgb": scores_with_intervals(yv, proba_hgb, gv, seed),
+        "lead_over_features-hgb": {
+            "balanced_accuracy": round(float(lead["difference"]), 4),
+            "balanced_accuracy_95": [
+                round(float(lead["low"]), 4),
+                round(float(lead["high"]), 4),
+            ],
+            "with_tta": bool(tta),
+        },
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -167,6 +253,12 @@ def main(argv=None) -> int:
         help="where the weights and the card go (default: the package's folder)",
     )
     parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="hold out the split's validation patients: early stopping on them, and "
+        "the card's validation scores (the paper's protocol)",
+    )
+    parser.add_argument(
         "--validation-json",
         default=None,
         help="a JSON file of validation results for the card's 'validation' block",
@@ -196,17 +288,28 @@ def main(argv=None) -> int:
     checkpoint = Path(args.checkpoint_dir) / run_name(
         args.name, recipe, args.seed, args.max_epochs, args.cap
     )
+    val_patients = None
+    if args.validate:
+        val_patients = sorted(set(read_patient_split(SPLIT)["val"]) & set(patients))
+        checkpoint = checkpoint.with_name(checkpoint.name + "-validated")
     clf = MLBNInceptionClassifier(
         **recipe,
         max_epochs=args.max_epochs,
-        train_split=None,
+        train_split=(
+            None
+            if val_patients is None
+            else PatientValidSplit(valid_groups=val_patients)
+        ),
         random_state=args.seed,
         device=args.device,
         checkpoint_dir=str(checkpoint),
     )
     fit_start = time.perf_counter()
-    clf.fit(X, y)
+    clf.fit(X, y, groups=groups)
     fit_s = time.perf_counter() - fit_start
+    if val_patients is not None:
+        validation = validate(clf, X, y, groups, val_patients, args.seed)
+        print(json.dumps(validation, indent=1), flush=True)
 
     # What ships: the weights and the BatchNorm statistics, predicting in float32
     # wherever it is loaded, with no checkpoint folder of this machine's and a
@@ -249,13 +352,23 @@ def main(argv=None) -> int:
                 if has_bfloat16_units(torch.device(clf.device_).type)
                 else "float32"
             ),
-            "train_split": None,
+            "train_split": (
+                None
+                if val_patients is None
+                else f"the split's {len(val_patients)} validation patients"
+            ),
             "max_epochs": args.max_epochs,
             "epochs": [
                 {
-                    "epoch": row["epoch"],
-                    "train_loss": round(row["train_loss"], 5),
-                    "dur": round(row["dur"], 1),
+                    key: round(row[key], 5)
+                    for key in (
+                        "epoch",
+                        "train_loss",
+                        "valid_loss",
+                        "valid_bacc",
+                        "dur",
+                    )
+                    if key in row
                 }
                 for row in clf.history_
             ],
