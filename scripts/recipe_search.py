@@ -33,6 +33,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import scipy.special
 import torch
 from shared_patients import (
     CACHE,
@@ -201,7 +202,13 @@ def main(argv=None):
                 model.fit(X[train_idx], y[train_idx])
                 fit_s = time.perf_counter() - start
                 history, best = [], None
-                proba = proba_tta = model.predict_proba(Xv)[:, 1]
+                if hasattr(model, "predict_proba"):
+                    proba = model.predict_proba(Xv)[:, 1]
+                else:
+                    # texture-svm: its decision function through the logistic, so
+                    # 0.5 is its decision threshold and the ranking (AUC) is kept.
+                    proba = scipy.special.expit(model.decision_function(Xv))
+                proba_tta = proba
             else:
                 model = build(RUNS[run], seed, args.epochs, val_patients, ckpt / tag)
                 model.fit(
