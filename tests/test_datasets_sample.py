@@ -277,44 +277,27 @@ def test_build_script_is_deterministic_and_round_trips(idc_sample_root, tmp_path
     assert drawn.to_numpy().tolist() == [[2, 2], [0, 2]]
 
 
-def test_build_script_refuses_a_file_whose_path_it_cannot_rebuild(tmp_path):
-    build = _build_script()
+def _one_patch_build(tmp_path, name):
+    """The build script, and its arguments for a source of one patch file ``name``."""
     folder = tmp_path / "idc" / "7" / "0"
     folder.mkdir(parents=True)
-    Image.new("RGB", (50, 50)).save(folder / "7_IDX5_x1_y1_class0.png")
+    Image.new("RGB", (50, 50)).save(folder / name)
     split = _split_folder(tmp_path / "split", ["8"])
     out = tmp_path / "out.npz"
+    args = ["--source", str(tmp_path / "idc"), "--split", str(split)]
+    return _build_script(), [*args, "--output", str(out)], out
+
+
+def test_build_script_refuses_a_file_whose_path_it_cannot_rebuild(tmp_path):
+    build, args, out = _one_patch_build(tmp_path, "7_IDX5_x1_y1_class0.png")
     with pytest.raises(SystemExit, match="cannot store it"):
-        build.main(
-            [
-                "--source",
-                str(tmp_path / "idc"),
-                "--split",
-                str(split),
-                "--output",
-                str(out),
-            ]
-        )
+        build.main(args)
     assert not out.exists()
 
 
 def test_build_script_refuses_a_file_over_the_size_limit(tmp_path, monkeypatch):
-    build = _build_script()
-    folder = tmp_path / "idc" / "7" / "0"
-    folder.mkdir(parents=True)
-    Image.new("RGB", (50, 50)).save(folder / "7_idx5_x1_y1_class0.png")
-    split = _split_folder(tmp_path / "split", ["8"])
+    build, args, out = _one_patch_build(tmp_path, "7_idx5_x1_y1_class0.png")
     monkeypatch.setattr(build, "MAX_BYTES", 100)
-    out = tmp_path / "out.npz"
     with pytest.raises(SystemExit, match="over the 100 allowed"):
-        build.main(
-            [
-                "--source",
-                str(tmp_path / "idc"),
-                "--split",
-                str(split),
-                "--output",
-                str(out),
-            ]
-        )
+        build.main(args)
     assert not out.exists() and not list(tmp_path.glob("*.tmp"))
