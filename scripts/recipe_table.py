@@ -77,7 +77,10 @@ def table(folder: Path, base: str = "base") -> pd.DataFrame:
                 "fit min": round(row["fit_s"] / 60, 1),
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame["best epoch"] = frame["best epoch"].astype("Int64")
+    frame["fit min"] = frame["fit min"].map("{:.1f}".format)
+    return frame
 
 
 def main(argv=None) -> None:
