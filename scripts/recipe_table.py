@@ -77,10 +77,19 @@ def table(folder: Path, base: str = "base") -> pd.DataFrame:
                 "fit min": round(row["fit_s"] / 60, 1),
             }
         )
-    frame = pd.DataFrame(rows)
-    frame["best epoch"] = frame["best epoch"].astype("Int64")
-    frame["fit min"] = frame["fit min"].map("{:.1f}".format)
-    return frame
+    return pd.DataFrame(rows)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """The table as Markdown: scores to 3 decimals, epochs whole, minutes to 0.1."""
+    shown = frame.copy()
+    shown["best epoch"] = [
+        "" if pd.isna(e) else str(int(e)) for e in shown["best epoch"]
+    ]
+    shown["fit min"] = shown["fit min"].map("{:.1f}".format)
+    for column in ("bacc", "auc", "patient bacc", "bacc tta", "auc tta"):
+        shown[column] = shown[column].map("{:.3f}".format)
+    return shown.to_markdown(index=False, disable_numparse=True)
 
 
 def main(argv=None) -> None:
@@ -89,7 +98,7 @@ def main(argv=None) -> None:
     parser.add_argument("--base", default="base")
     args = parser.parse_args(argv)
     frame = table(args.folder, args.base)
-    print(frame.to_markdown(index=False, floatfmt=".3f"))
+    print(markdown(frame))
     if frame["seed"].nunique() > 1:
         means = frame.groupby("run")[["bacc", "auc", "bacc tta", "auc tta"]].agg(
             ["mean", "std", "count"]
