@@ -317,9 +317,12 @@ def main(argv=None) -> int:
         print(json.dumps(validation, indent=1), flush=True)
 
     # What ships: the weights and the BatchNorm statistics, predicting in float32
-    # wherever it is loaded, with no checkpoint folder of this machine's and a
+    # wherever it is loaded, with no checkpoint folder of this machine's, no
+    # validation patients of the split (fine-tuning trains on all it is given) and a
     # fresh optimiser (Adam's moments would double the file).
-    clf.set_params(precision="float32", checkpoint_dir=None, device="auto")
+    clf.set_params(
+        precision="float32", checkpoint_dir=None, device="auto", train_split=None
+    )
     clf.initialize_optimizer()
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -342,11 +345,17 @@ def main(argv=None) -> int:
         "data": {
             **DATA,
             "folders": list(FOLDERS),
-            "split": "cruz_roa_split: every patient but its test patients",
+            "split": (
+                "cruz_roa_split: its training patients (and the 3 outside it) "
+                "train, its validation patients choose the epoch"
+                if val_patients is not None
+                else "cruz_roa_split: every patient but its test patients trains"
+            ),
             "excluded_patients": excluded,
             "patients": len(patients),
             "patches": len(y),
             "patches_by_class": {"0": int((y == 0).sum()), "1": int((y == 1).sum())},
+            "validation_patients": val_patients,
             "cap_per_patient": args.cap,
             "patches_by_patient": counts,
         },
