@@ -727,7 +727,7 @@ def _check_roots(root) -> list[Path]:
     else:
         raise TypeError(
             "root must be the path of an IDC archive folder or a non-empty list "
-            f"of them; got {root!r}."
+            f"of them; got {type(root).__name__} {root!r}."
         )
     roots = []
     for entry in given:
