@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,6 @@ from shared_patients import (
     load_shared,
     machine,
 )
-from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 
 from idc_sklearn import (
@@ -51,6 +49,7 @@ from idc_sklearn import (
     MLBNInceptionClassifier,
     PatientValidSplit,
     make_baseline,
+    patient_scores,
     read_patient_split,
 )
 from idc_sklearn.handcrafted import BASELINES
@@ -121,24 +120,15 @@ def build(levers: dict, seed: int, epochs: int, val_patients, checkpoint_dir):
     return make_pipeline(MacenkoNormalizer(), clf) if macenko else clf
 
 
-def per_patient_bacc(y, pred, groups) -> float:
-    """Mean over patients of each one's balanced accuracy (accuracy if one class)."""
-    with warnings.catch_warnings():
-        # A patient of one class: balanced accuracy is its accuracy, as intended.
-        warnings.simplefilter("ignore", UserWarning)
-        scores = [
-            balanced_accuracy_score(y[groups == p], pred[groups == p])
-            for p in np.unique(groups)
-        ]
-    return float(np.mean(scores))
-
-
 def scores(y, proba, groups) -> dict:
-    pred = (proba >= 0.5).astype(int)
+    """Pooled balanced accuracy and ROC AUC, and the mean of the per-patient
+    balanced accuracies, from ``patient_scores`` (IDC where ``proba > 0.5``, as
+    ``predict`` calls it)."""
+    table = patient_scores(y, proba, groups)
     return {
-        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-        "roc_auc": float(roc_auc_score(y, proba)),
-        "patient_balanced_accuracy": per_patient_bacc(y, pred, groups),
+        "balanced_accuracy": float(table.loc["pooled", "balanced_accuracy"]),
+        "roc_auc": float(table.loc["pooled", "roc_auc"]),
+        "patient_balanced_accuracy": float(table.loc["mean", "balanced_accuracy"]),
     }
 
 

@@ -2,9 +2,11 @@
 
 One row per run: the levers it set, the epoch early stopping kept, the validation
 patients' balanced accuracy (pooled over their patches), ROC AUC and mean per-patient
-balanced accuracy, with and without test-time augmentation, and the paired difference
-in balanced accuracy against the base run of the same seed, epochs and cap, with its
-95% interval from a bootstrap over the validation patients (``paired_bootstrap``).
+balanced accuracy, with and without test-time augmentation (all scored from the saved
+probabilities, a patch IDC where its probability exceeds 0.5, as ``predict`` calls it),
+and the paired difference in balanced accuracy against the base run of the same seed,
+epochs and cap, with its 95% interval from a bootstrap over the validation patients
+(``paired_bootstrap``).
 Runs of several seeds are also averaged per recipe. Prints Markdown::
 
     python scripts/recipe_table.py results/recipe
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from recipe_search import scores
 
 from idc_sklearn import paired_bootstrap
 
@@ -33,8 +36,8 @@ def _difference(pred, base, key: str) -> str:
     np.testing.assert_array_equal(pred["y"], base["y"])
     result = paired_bootstrap(
         pred["y"],
-        (pred[key] >= 0.5).astype(int),
-        (base[key] >= 0.5).astype(int),
+        (pred[key] > 0.5).astype(int),
+        (base[key] > 0.5).astype(int),
         pred["groups"],
     )
     return f"{result['difference']:+.3f} [{result['low']:+.3f}, {result['high']:+.3f}]"
@@ -62,16 +65,19 @@ def table(folder: Path, base: str = "base") -> pd.DataFrame:
             base_pred = _predictions(folder, ref)
             versus = _difference(pred, base_pred, "proba")
             versus_tta = _difference(pred, base_pred, "proba_tta")
+        # Scored from the saved probabilities, so the table follows one rule.
+        plain = scores(pred["y"], pred["proba"], pred["groups"])
+        tta = scores(pred["y"], pred["proba_tta"], pred["groups"])
         rows.append(
             {
                 "run": row["run"],
                 "seed": row["seed"],
                 "best epoch": row["best_epoch"],
-                "bacc": row["val"]["balanced_accuracy"],
-                "auc": row["val"]["roc_auc"],
-                "patient bacc": row["val"]["patient_balanced_accuracy"],
-                "bacc tta": row["val_tta"]["balanced_accuracy"],
-                "auc tta": row["val_tta"]["roc_auc"],
+                "bacc": plain["balanced_accuracy"],
+                "auc": plain["roc_auc"],
+                "patient bacc": plain["patient_balanced_accuracy"],
+                "bacc tta": tta["balanced_accuracy"],
+                "auc tta": tta["roc_auc"],
                 f"bacc - {base}": versus,
                 f"bacc tta - {base} tta": versus_tta,
                 "fit min": round(row["fit_s"] / 60, 1),

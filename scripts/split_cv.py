@@ -170,8 +170,8 @@ def table(out: Path, reference: str = "mlbn-inception") -> str:
         np.testing.assert_array_equal(groups, groups_ref)
         result = paired_bootstrap(
             y_ref,
-            (proba_ref >= 0.5).astype(int),
-            (proba >= 0.5).astype(int),
+            (proba_ref > 0.5).astype(int),
+            (proba > 0.5).astype(int),
             groups_ref,
         )
         diffs.append(
