@@ -65,6 +65,12 @@ _PUBLIC = {
     "slide_image": "idc_sklearn.plotting",
     "plot_slide_heatmap": "idc_sklearn.plotting",
     "plot_patient_heatmap": "idc_sklearn.plotting",
+    "plot_slide_prediction": "idc_sklearn.plotting",
+    # whole-slide inference (OpenSlide or tiffslide: the "slides" extra)
+    "predict_slide": "idc_sklearn.wholeslide",
+    "SlideResult": "idc_sklearn.wholeslide",
+    "ARCHIVE_MPP": "idc_sklearn.wholeslide",
+    "write_slide": "idc_sklearn.wholeslide",
     # saved models (safetensors, no pickle)
     "save_model": "idc_sklearn.persistence",
     "load_model": "idc_sklearn.persistence",

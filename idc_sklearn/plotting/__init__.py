@@ -16,6 +16,7 @@ figure, the axes drawn on, and the artists or sklearn displays a caller may rest
   :func:`plot_precision_recall_curves`, :func:`plot_confusion_matrix`.
 - ``_slides.py``: :func:`slide_image`, :func:`plot_slide_heatmap`,
   :func:`plot_patient_heatmap`.
+- ``_wholeslide.py``: :func:`plot_slide_prediction`, a whole-slide prediction.
 - ``_base.py``: the axes, the PNG and the argument checks all of them share.
 """
 
@@ -31,6 +32,7 @@ from idc_sklearn.plotting._slides import (
     slide_image,
 )
 from idc_sklearn.plotting._training import plot_learning_curves
+from idc_sklearn.plotting._wholeslide import plot_slide_prediction
 
 __all__ = [
     "plot_comparison",
@@ -40,5 +42,6 @@ __all__ = [
     "plot_precision_recall_curves",
     "plot_roc_curves",
     "plot_slide_heatmap",
+    "plot_slide_prediction",
     "slide_image",
 ]
