@@ -6,6 +6,17 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
+# Whole-slide images (predict_slide, idc-sklearn slide): OpenSlide from its wheels,
+# nothing from the system; tiffslide where OpenSlide cannot serve; shapely merges the
+# IDC regions; tifffile writes pyramidal TIFFs and probability maps.
+SLIDES = [
+    "openslide-python>=1.4",
+    "openslide-bin>=4.0",
+    "tiffslide>=2.4",
+    "tifffile>=2023.7",
+    "shapely>=2.0",
+]
+
 setup(
     name="idc_sklearn",
     version="0.1.0",
@@ -47,14 +58,18 @@ setup(
             "hypothesis>=6.100",
             "dask[distributed]>=2024.1",
             "accelerate>=0.30",
+            *SLIDES,
         ],
+        "slides": SLIDES,
         "docs": [
             "sphinx>=7",
             "numpydoc>=1.6",
             "sphinx-gallery>=0.16",
             "myst-parser>=2",
-            # the API pages import idc_sklearn.accelerated
+            # the API pages import idc_sklearn.accelerated; the gallery's slide
+            # example reads a slide
             "accelerate>=0.30",
+            *SLIDES,
         ],
     },
     entry_points={"console_scripts": ["idc-sklearn=idc_sklearn.cli:main"]},

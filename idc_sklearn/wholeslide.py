@@ -37,7 +37,7 @@ _EXTRA = 'pip install "idc_sklearn[slides]"'
 # The thumbnail tissue is found on: about this many thumbnail pixels per tile side,
 # and at most this many pixels on its longer side.
 _THUMB_PER_TILE = 8
-_THUMB_MAX = 4096
+_THUMB_MAX = 2048
 # The thumbnail is read in blocks of this many thumbnail pixels a side, so a slide
 # without a pyramid is never read whole.
 _THUMB_BLOCK = 512
@@ -116,8 +116,7 @@ def _open(path: str, backend: str) -> _Reader:
             ) from exc
         except Exception as exc:  # noqa: BLE001 - each reader has its own errors
             raise ValueError(
-                f"slide={path!r} is not a whole-slide image that {backend} reads: "
-                f"{exc}"
+                f"slide={path!r} is not a whole-slide image that {backend} reads: {exc}"
             ) from exc
     reasons = []
     for name in ("openslide", "tiffslide"):
@@ -249,7 +248,10 @@ def _thumbnail(reader: _Reader, downsample: float) -> np.ndarray:
     thumb = np.empty((rows, cols, 3), np.uint8)
     for top in range(0, rows, _THUMB_BLOCK):
         for left in range(0, cols, _THUMB_BLOCK):
-            bottom, right = min(rows, top + _THUMB_BLOCK), min(cols, left + _THUMB_BLOCK)
+            bottom, right = (
+                min(rows, top + _THUMB_BLOCK),
+                min(cols, left + _THUMB_BLOCK),
+            )
             x0, y0 = left * downsample, top * downsample
             x1 = min(width, right * downsample)
             y1 = min(height, bottom * downsample)
@@ -266,16 +268,20 @@ def _thumbnail(reader: _Reader, downsample: float) -> np.ndarray:
     return thumb
 
 
+def _saturation(thumb: np.ndarray) -> np.ndarray:
+    """HSV saturation, (max - min) / max of R, G, B, in float32 (0 where black)."""
+    high = thumb.max(axis=2).astype(np.float32)
+    low = thumb.min(axis=2).astype(np.float32)
+    return np.divide(high - low, high, out=np.zeros_like(high), where=high > 0)
+
+
 def _tissue_mask(thumb: np.ndarray, threshold) -> tuple[np.ndarray, float]:
     """Tissue where the saturation exceeds ``threshold`` (Otsu's when "otsu")."""
-    from skimage.color import rgb2hsv
     from skimage.filters import threshold_otsu
 
-    saturation = rgb2hsv(thumb)[..., 1]
+    saturation = _saturation(thumb)
     if threshold == "otsu":
-        threshold = (
-            float(threshold_otsu(saturation)) if np.ptp(saturation) > 0 else 1.0
-        )
+        threshold = float(threshold_otsu(saturation)) if np.ptp(saturation) > 0 else 1.0
         threshold = max(threshold, _MIN_SATURATION)
     return saturation > threshold, float(threshold)
 
@@ -352,9 +358,7 @@ class SlideResult:
     @property
     def tile_area_mm2(self) -> float:
         """The area of one tile in mm²."""
-        return float(
-            self.stride[0] * self.mpp[0] * self.stride[1] * self.mpp[1] / 1e6
-        )
+        return float(self.stride[0] * self.mpp[0] * self.stride[1] * self.mpp[1] / 1e6)
 
     def summary(self, threshold: float = 0.5) -> dict:
         """The slide in numbers: tissue and IDC areas, IDC fraction of tissue.
@@ -446,9 +450,9 @@ class SlideResult:
                     },
                 }
             )
-        collection = {"type": "FeatureCollection", "features": features}
+        collection = _plain({"type": "FeatureCollection", "features": features})
         if path is not None:
-            path.write_text(json.dumps(_plain(collection)))
+            path.write_text(json.dumps(collection))
         return collection
 
     def save_tiles(self, path) -> None:
@@ -469,10 +473,10 @@ class SlideResult:
         import tifffile
 
         # pixels per centimetre
-        resolution = tuple(1e4 / (s * m) for s, m in zip(self.stride, self.mpp))
-        tifffile.imwrite(
-            path, data, resolution=resolution, resolutionunit="CENTIMETER"
+        resolution = tuple(
+            1e4 / (s * m) for s, m in zip(self.stride, self.mpp, strict=True)
         )
+        tifffile.imwrite(path, data, resolution=resolution, resolutionunit="CENTIMETER")
 
     def plot(self, *, threshold=None, ax=None, path=None, **kwargs):
         """The thumbnail with the IDC probability over the tissue; see
@@ -782,9 +786,7 @@ def predict_slide(
     from PIL import Image
 
     resample = (
-        Image.Resampling.BOX
-        if min(read_size) >= tile_px
-        else Image.Resampling.BILINEAR
+        Image.Resampling.BOX if min(read_size) >= tile_px else Image.Resampling.BILINEAR
     )
     proba = _predict_tiles(
         estimator,

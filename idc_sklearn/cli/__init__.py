@@ -1,13 +1,13 @@
-"""The ``idc-sklearn`` command line: compare, train, predict, heatmap and info.
+"""The ``idc-sklearn`` command line: compare, train, predict, heatmap, slide, info.
 
 This module holds the parser and the dispatch; each command lives in a module of
-its own (``_compare``, ``_train``, ``_predict``, ``_heatmap``, ``_info``) with an
-``add_parser(commands)`` and a ``run(parser, args, argv)``, and what they share in
-``_common`` (argument types, :class:`CommandError`, messages, data loading),
-``_models`` (the presets) and ``_inference`` (a saved model applied to patches).
-Heavy modules (torch, the estimators, the data loaders) are imported inside
-``run``, once the arguments are parsed, so ``--help`` and argument errors answer
-quickly.
+its own (``_compare``, ``_train``, ``_predict``, ``_heatmap``, ``_slide``,
+``_info``) with an ``add_parser(commands)`` and a ``run(parser, args, argv)``, and
+what they share in ``_common`` (argument types, :class:`CommandError`, messages,
+data loading), ``_models`` (the presets) and ``_inference`` (a saved model
+applied to patches). Heavy modules (torch, the estimators, the data loaders) are
+imported inside ``run``, once the arguments are parsed, so ``--help`` and argument
+errors answer quickly.
 
 Exit statuses: 0 on success; 2 for invalid arguments (argparse's usage message
 naming the option); 1 for a fault found while running (a missing file or folder, a
@@ -23,13 +23,13 @@ import contextlib
 import os
 import sys
 
-from idc_sklearn.cli import _compare, _heatmap, _info, _predict, _train
+from idc_sklearn.cli import _compare, _heatmap, _info, _predict, _slide, _train
 from idc_sklearn.cli._common import PROG, CommandError, warnings_as_lines
 
 __all__ = ["CommandError", "build_parser", "main"]
 
 # In the order --help lists them.
-COMMANDS = (_compare, _train, _predict, _heatmap, _info)
+COMMANDS = (_compare, _train, _predict, _heatmap, _slide, _info)
 
 MAIN_EXAMPLES = """\
 examples:
@@ -37,6 +37,7 @@ examples:
   idc-sklearn train --output mlbn.safetensors
   idc-sklearn predict mlbn.safetensors IDC_regular_ps50_idx5/ --output predictions.csv
   idc-sklearn heatmap mlbn.safetensors --data sample --patient 8863 --output slide.png
+  idc-sklearn slide mlbn-small slide.svs --output idc_slides
   idc-sklearn compare --n-patches 300
 
 Run 'idc-sklearn COMMAND --help' for a command's options."""

@@ -1,0 +1,181 @@
+"""``idc-sklearn slide``: slides to IDC maps, QuPath regions and summaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from idc_sklearn.cli._common import (
+    CommandError,
+    add_quiet,
+    command_parser,
+    positive_int,
+    say,
+)
+from idc_sklearn.cli._inference import add_inference, model_help, read_model
+
+SLIDE_EXAMPLES = """\
+examples:
+  idc-sklearn slide mlbn-small slide.svs --output idc_slides
+  idc-sklearn slide mlbn.safetensors slides/*.tif --output maps --threshold 0.6
+  idc-sklearn slide mlbn-small scan.tif --mpp 0.25 --output maps --workers 2
+
+written for each SLIDE, in DIR/<slide name>/:
+  heatmap.png       the thumbnail with the IDC probability over the tissue
+  probability.tif   the probability per tile (float32; NaN off the tissue)
+  tiles.csv         x, y (level-0 pixels), row, col, tissue, probability
+  regions.geojson   IDC regions, tiles above --threshold merged; QuPath: File >
+                    Import objects
+  summary.json      tissue and IDC areas (mm2), IDC fraction of tissue
+and DIR/slides.csv: one row per slide, its summary or its error."""
+
+
+def add_parser(commands) -> None:
+    slide = command_parser(
+        commands,
+        "slide",
+        run,
+        help="predict whole-slide images: IDC maps, QuPath regions, summaries",
+        description=(
+            "Cut each whole-slide image (any format OpenSlide reads, or tiffslide\n"
+            "where it cannot) into tiles of the model's patch size at the archive's\n"
+            "resolution, predict the tiles that hold tissue, and write the maps,\n"
+            "regions and summary of each (idc_sklearn.predict_slide). A slide that\n"
+            "fails is reported and the others are still done; the exit status is 1\n"
+            "if any failed. Needs the slides extra: pip install "
+            '"idc_sklearn[slides]".'
+        ),
+        epilog=SLIDE_EXAMPLES,
+    )
+    slide.add_argument("model", metavar="MODEL", help=model_help())
+    slide.add_argument("slides", nargs="+", metavar="SLIDE", help="slide files")
+    slide.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="the folder to write"
+    )
+    group = slide.add_argument_group("tiles")
+    group.add_argument(
+        "--mpp",
+        type=float,
+        metavar="UM",
+        help="the slides' level-0 microns per pixel (default: read from each slide)",
+    )
+    group.add_argument(
+        "--target-mpp",
+        type=float,
+        default=4.0,
+        metavar="UM",
+        help="microns per pixel the model was trained at (default: 4.0, the archive's)",
+    )
+    group.add_argument(
+        "--min-tissue",
+        type=float,
+        default=0.25,
+        metavar="F",
+        help="least tissue fraction of a tile to predict it (default: 0.25)",
+    )
+    group.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        metavar="P",
+        help="IDC where the probability exceeds this, for the regions and the "
+        "summary (default: 0.5)",
+    )
+    group.add_argument(
+        "--workers",
+        type=positive_int(0),
+        default=1,
+        metavar="N",
+        help="processes reading tiles while the model predicts (default: 1)",
+    )
+    add_inference(slide)
+    add_quiet(slide, "only errors are printed")
+
+
+def _write(result, folder: Path, threshold: float) -> dict:
+    folder.mkdir(exist_ok=True)
+    result.plot(threshold=threshold, path=folder / "heatmap.png")
+    result.save_probability_map(folder / "probability.tif")
+    result.save_tiles(folder / "tiles.csv")
+    result.to_geojson(folder / "regions.geojson", threshold=threshold)
+    summary = result.summary(threshold)
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def run(parser, args, argv) -> int:
+    """Run ``slide``: each slide predicted and written; the failures reported."""
+    for option, value in (
+        ("--threshold", args.threshold),
+        ("--min-tissue", args.min_tissue),
+    ):
+        if not 0 <= value <= 1:
+            parser.error(f"{option} {value}: expected a number in [0, 1]")
+    for option, value in (("--mpp", args.mpp), ("--target-mpp", args.target_mpp)):
+        if value is not None and not value > 0:
+            parser.error(f"{option} {value}: expected a positive number")
+    output = Path(args.output).expanduser()
+    if output.exists() and not output.is_dir():
+        raise CommandError(f"--output {args.output} is a file; expected a folder")
+    if not output.parent.is_dir():
+        raise CommandError(
+            f"--output {args.output}: the folder {str(output.parent)!r} does not exist"
+        )
+    names = [Path(s).name for s in args.slides]
+    if len(set(names)) != len(names):
+        raise CommandError(
+            "two SLIDEs share a file name; each is written to DIR/<slide name>/"
+        )
+    model = read_model(parser, args.model, args.device)
+    from idc_sklearn.cli._inference import set_inference
+
+    patch_shape = set_inference(model, args)
+    import matplotlib
+    import pandas as pd
+
+    from idc_sklearn.wholeslide import predict_slide
+
+    matplotlib.use("Agg", force=False)
+    output.mkdir(exist_ok=True)
+    rows, failed = [], 0
+    for slide in args.slides:
+        say(args, f"{slide}:")
+        try:
+            result = predict_slide(
+                model,
+                slide,
+                mpp=args.mpp,
+                target_mpp=args.target_mpp,
+                tile_size=patch_shape[0],
+                min_tissue=args.min_tissue,
+                num_workers=args.workers,
+                progress=not args.quiet,
+            )
+            summary = _write(result, output / Path(slide).name, args.threshold)
+        except (OSError, ValueError, ImportError) as exc:
+            failed += 1
+            say_error(args, slide, exc)
+            rows.append({"slide": slide, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        rows.append({**summary, "error": ""})
+        say(
+            args,
+            f"  {summary['tiles']:,} tissue tiles, IDC {summary['idc_mm2']:.2f} of "
+            f"{summary['tissue_mm2']:.2f} mm2 ({summary['idc_fraction']:.1%}); wrote "
+            f"{output / Path(slide).name}/",
+        )
+    pd.DataFrame(rows).to_csv(output / "slides.csv", index=False)
+    say(
+        args,
+        f"Done: {len(rows) - failed} of {len(rows)} slides; wrote "
+        f"{output / 'slides.csv'}.",
+    )
+    return 1 if failed else 0
+
+
+def say_error(args, slide: str, exc: Exception) -> None:
+    import sys
+
+    from idc_sklearn.cli._common import PROG
+
+    print(f"{PROG} slide: error: {slide}: {exc}", file=sys.stderr, flush=True)
