@@ -44,6 +44,9 @@ _THUMB_BLOCK = 512
 # Saturation below this is never tissue, whatever Otsu's threshold says (a blank
 # slide has no tissue to split from the background).
 _MIN_SATURATION = 0.05
+# Tiles side by side in a row of the grid are read as one region of at most this
+# many tiles.
+_RUN = 32
 
 
 # ---------------------------------------------------------------------------
@@ -85,13 +88,16 @@ class _Reader:
 
         Transparent pixels (outside the scanned area) are white.
         """
-        from PIL import Image
-
-        region = self._slide.read_region((int(x), int(y)), level, size)
-        if region.mode == "RGBA":
-            white = Image.new("RGBA", region.size, (255, 255, 255, 255))
-            region = Image.alpha_composite(white, region)
-        return np.asarray(region.convert("RGB"))
+        region = np.asarray(self._slide.read_region((int(x), int(y)), level, size))
+        if region.shape[2] == 3:
+            return region
+        rgb, alpha = region[..., :3], region[..., 3:]
+        if alpha.min() == 255:
+            return rgb
+        # Over white: rgb * a + 255 * (1 - a), with a = alpha / 255.
+        alpha = alpha.astype(np.uint16)
+        blended = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
+        return blended.astype(np.uint8)
 
     def close(self) -> None:
         self._slide.close()
@@ -145,35 +151,72 @@ def _open(path: str, backend: str) -> _Reader:
     )
 
 
-class _Tiles:
-    """The tiles of one slide as a map-style dataset, each read on first use.
+class _TileBatches:
+    """The tiles of one slide in batches, as a map-style dataset of batches.
 
-    Each process (the DataLoader's workers included) opens the slide once, on its
-    first tile: an open slide cannot be sent between processes.
+    Each batch is read by one process (the DataLoader's workers included), which
+    opens the slide once, on its first batch: an open slide cannot be sent between
+    processes. Tiles side by side along a row of the grid are read as one region
+    (at most ``_RUN`` tiles), so the reader is called once per run, not per tile.
     """
 
-    def __init__(self, path, backend, level, xs, ys, read_size, tile_px, resample):
-        self.path, self.backend, self.level = path, backend, level
-        self.xs, self.ys = xs, ys
-        self.read_size, self.tile_px, self.resample = read_size, tile_px, resample
+    def __init__(
+        self, path, backend, level, level_ds, tiles, read_size, tile_px, batch_size
+    ):
+        self.path, self.backend = path, backend
+        self.level, self.level_ds = level, level_ds
+        self.xs, self.ys, self.cols = tiles
+        self.read_size, self.tile_px = read_size, tile_px
+        self.batch_size = batch_size
         self._reader, self._pid = None, None
 
     def __len__(self) -> int:
-        return len(self.xs)
+        return -(-len(self.xs) // self.batch_size)
 
-    def __getitem__(self, i: int) -> np.ndarray:
+    def _runs(self, start: int, stop: int):
+        i = start
+        while i < stop:
+            j = i + 1
+            while (
+                j < stop
+                and j - i < _RUN
+                and self.ys[j] == self.ys[i]
+                and self.cols[j] == self.cols[j - 1] + 1
+            ):
+                j += 1
+            yield i, j
+            i = j
+
+    def __getitem__(self, b: int) -> np.ndarray:
         if self._pid != os.getpid():
             self._reader, self._pid = _Reader(self.path, self.backend), os.getpid()
-        tile = self._reader.read(self.xs[i], self.ys[i], self.level, self.read_size)
-        if tile.shape[:2] != (self.tile_px, self.tile_px):
-            from PIL import Image
-
-            tile = np.asarray(
-                Image.fromarray(tile).resize(
-                    (self.tile_px, self.tile_px), resample=self.resample
-                )
+        start = b * self.batch_size
+        stop = min(len(self.xs), start + self.batch_size)
+        width, height = self.read_size
+        out = np.empty((stop - start, self.tile_px, self.tile_px, 3), np.uint8)
+        for i, j in self._runs(start, stop):
+            # Each tile's left edge in the level's pixels, from the run's first.
+            lefts = np.rint((self.xs[i:j] - self.xs[i]) / self.level_ds).astype(int)
+            region = self._reader.read(
+                self.xs[i], self.ys[i], self.level, (int(lefts[-1]) + width, height)
             )
-        return tile
+            for k, left in enumerate(lefts):
+                out[i - start + k] = self._fit(region[:, left : left + width])
+        return out
+
+    def _fit(self, tile: np.ndarray) -> np.ndarray:
+        """The tile at the model's size: area averaging down, bilinear up."""
+        if tile.shape[:2] == (self.tile_px, self.tile_px):
+            return tile
+        from PIL import Image
+
+        shrink = min(tile.shape[:2]) >= self.tile_px
+        resample = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
+        return np.asarray(
+            Image.fromarray(np.ascontiguousarray(tile)).resize(
+                (self.tile_px, self.tile_px), resample=resample
+            )
+        )
 
 
 def write_slide(image, path, *, mpp: float, tile: int = 256, compression="zlib"):
@@ -631,7 +674,7 @@ def predict_slide(
     tissue_threshold="otsu",
     origin=(0, 0),
     batch_size: int = 256,
-    num_workers: int = 1,
+    num_workers: int | str = "auto",
     backend: str = "auto",
     progress: bool = True,
 ) -> SlideResult:
@@ -676,9 +719,11 @@ def predict_slide(
         patches sit at ``x, y = 1, 1`` modulo 50, for instance).
     batch_size : int, default=256
         Tiles per call of ``predict_proba``, and per read.
-    num_workers : int, default=1
+    num_workers : int or "auto", default="auto"
         DataLoader worker processes reading tiles while the model predicts; 0
-        reads them in this process, between predictions.
+        reads them in this process, between predictions. "auto": 0 where the
+        model runs on the CPU (its threads take every core: on 2 cores a worker
+        slowed the whole by 10%; ``docs/benchmarks.md``), else up to 4.
     backend : {"auto", "openslide", "tiffslide"}, default="auto"
     progress : bool, default=True
         Show a progress bar over the tiles (tqdm).
@@ -730,14 +775,17 @@ def predict_slide(
             f"{tissue_threshold!r}."
         )
     origin = _check_origin(origin)
-    for name, value, least in (
-        ("batch_size", batch_size, 1),
-        ("num_workers", num_workers, 0),
-    ):
+    checks = [("batch_size", batch_size, 1)]
+    if num_workers != "auto":
+        checks.append(("num_workers", num_workers, 0))
+    for name, value, least in checks:
         if isinstance(value, bool) or not (
             isinstance(value, (int, np.integer)) and value >= least
         ):
-            raise ValueError(f"{name} must be an int >= {least}; got {value!r}.")
+            expected = f"an int >= {least}" + (
+                " or 'auto'" if name == "num_workers" else ""
+            )
+            raise ValueError(f"{name} must be {expected}; got {value!r}.")
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}; got {backend!r}.")
 
@@ -783,19 +831,19 @@ def predict_slide(
     xs = np.rint(origin[0] + keep_cols * stride[0]).astype(np.int64)
     ys = np.rint(origin[1] + keep_rows * stride[1]).astype(np.int64)
     read_size = tuple(_level_size(s, level_ds) for s in stride)
-    from PIL import Image
-
-    resample = (
-        Image.Resampling.BOX if min(read_size) >= tile_px else Image.Resampling.BILINEAR
-    )
-    proba = _predict_tiles(
-        estimator,
-        column,
-        _Tiles(path, backend_used, level, xs, ys, read_size, tile_px, resample),
+    batches = _TileBatches(
+        path,
+        backend_used,
+        level,
+        level_ds,
+        (xs, ys, keep_cols),
+        read_size,
+        tile_px,
         batch_size,
-        num_workers,
-        progress,
     )
+    if num_workers == "auto":
+        num_workers = _auto_workers(estimator)
+    proba = _predict_tiles(estimator, column, batches, num_workers, progress)
     probability_map = np.full((rows, cols), np.nan, np.float32)
     probability_map[keep_rows, keep_cols] = proba
     tiles = pd.DataFrame(
@@ -832,25 +880,32 @@ def _level_size(stride: float, level_ds: float) -> int:
     return max(1, round(size) if abs(size - round(size)) < 1e-6 else math.ceil(size))
 
 
-def _predict_tiles(estimator, column, tiles, batch_size, num_workers, progress):
+def _auto_workers(estimator) -> int:
+    """No worker where the model runs on the CPU, else up to 4 (a core kept)."""
+    device = str(getattr(_final_step(estimator), "device_", "cpu"))
+    if device.startswith("cpu"):
+        return 0
+    return min(4, max(1, (os.cpu_count() or 1) - 1))
+
+
+def _predict_tiles(estimator, column, batches, num_workers, progress):
     """``predict_proba``'s IDC column over the tiles, read while it predicts."""
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
     loader = DataLoader(
-        tiles,
-        batch_size=batch_size,
+        batches,
+        batch_size=None,  # each item is a batch already
         num_workers=num_workers,
-        collate_fn=np.stack,
         # Two batches ahead per worker: memory bounded by the batch.
         prefetch_factor=2 if num_workers else None,
     )
-    out = np.empty(len(tiles), np.float32)
+    n = len(batches.xs)
+    out = np.empty(n, np.float32)
     done = 0
-    with tqdm(
-        total=len(tiles), unit="tile", disable=not progress, desc="predict_slide"
-    ) as bar:
+    with tqdm(total=n, unit="tile", disable=not progress, desc="predict_slide") as bar:
         for batch in loader:
+            batch = np.asarray(batch)
             out[done : done + len(batch)] = estimator.predict_proba(batch)[:, column]
             done += len(batch)
             bar.update(len(batch))

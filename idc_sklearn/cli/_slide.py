@@ -84,9 +84,9 @@ def add_parser(commands) -> None:
     group.add_argument(
         "--workers",
         type=positive_int(0),
-        default=1,
         metavar="N",
-        help="processes reading tiles while the model predicts (default: 1)",
+        help="processes reading tiles while the model predicts (default: none where "
+        "the model runs on the CPU, up to 4 on a GPU)",
     )
     add_inference(slide)
     add_quiet(slide, "only errors are printed")
@@ -148,7 +148,7 @@ def run(parser, args, argv) -> int:
                 target_mpp=args.target_mpp,
                 tile_size=patch_shape[0],
                 min_tissue=args.min_tissue,
-                num_workers=args.workers,
+                num_workers="auto" if args.workers is None else args.workers,
                 progress=not args.quiet,
             )
             summary = _write(result, output / Path(slide).name, args.threshold)
