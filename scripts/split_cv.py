@@ -81,8 +81,11 @@ def run(args) -> None:
         }
     X, y, groups, train_patients, val_patients = load_split_patches(Path(args.cache))
     folds = list(GroupKFold(args.folds).split(X, y, groups))[: args.run_folds]
+    chosen = range(len(folds)) if args.fold_indices is None else args.fold_indices
     for seed in args.seeds:
         for fold, (train, test) in enumerate(folds):
+            if fold not in chosen:
+                continue
             train = train[cap_per_patient(y[train], groups[train], args.cap, seed)]
             tag = f"s{seed}-f{fold}-c{args.cap}"
             models = {
@@ -200,6 +203,13 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument(
         "--run-folds", type=int, default=None, help="run only the first folds (smoke)"
+    )
+    parser.add_argument(
+        "--fold-indices",
+        type=int,
+        nargs="+",
+        help="run only these folds (0-based), e.g. to share the folds between two "
+        "processes of one thread each",
     )
     parser.add_argument(
         "--models",
