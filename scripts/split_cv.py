@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.special
 import torch
 from recipe_search import SMALL, load_split_patches, scores
 from shared_patients import CACHE, REPO_ROOT, cap_per_patient, machine
@@ -109,7 +110,12 @@ def run(args) -> None:
                 else:
                     model.fit(X[train], y[train], groups=groups[train])
                 fit_s = time.perf_counter() - start
-                proba = model.predict_proba(X[test])[:, 1]
+                if hasattr(model, "predict_proba"):
+                    proba = model.predict_proba(X[test])[:, 1]
+                else:
+                    # texture-svm: the SVM's margin through the logistic function,
+                    # so 0 maps to 0.5 and the calls are predict's.
+                    proba = scipy.special.expit(model.decision_function(X[test]))
                 np.savez_compressed(
                     out / "predictions" / f"{name}-{tag}.npz",
                     proba=proba.astype(np.float32),
