@@ -15,14 +15,12 @@ import argparse
 import numpy as np
 import torch
 
-from idc_sklearn import MLBNInceptionClassifier, load_idc_sample
-
-SMALL = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
+from idc_sklearn import PRESETS, MLBNInceptionClassifier, load_idc_sample
 
 
 def epoch_seconds(X, y, groups, recalibrate: bool, epochs: int) -> float:
     clf = MLBNInceptionClassifier(
-        **SMALL, max_epochs=epochs, verbose=0, random_state=0, device="cpu"
+        **PRESETS["small"], max_epochs=epochs, verbose=0, random_state=0, device="cpu"
     )
     if not recalibrate:
         clf.set_params(callbacks__bn_recalibration=None)

@@ -37,17 +37,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from idc_sklearn import MLBNInceptionClassifier
+from idc_sklearn import PRESETS, MLBNInceptionClassifier
 from idc_sklearn.batching import prepare_patches
 
 PRECISION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-PRESETS = {
-    "paper": {
-        "filters": (64, 64, 128, 128, 256, 256, 512, 512),
-        "head_units": (256, 256),
-    },
-    "small": {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)},
-}
 
 
 def cpu_model() -> str:

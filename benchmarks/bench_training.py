@@ -31,16 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from idc_sklearn import MLBNInception, MLBNInceptionClassifier
+from idc_sklearn import PRESETS, MLBNInception, MLBNInceptionClassifier
 from idc_sklearn.batching import prepare_patches
-
-PRESETS = {
-    "paper": {
-        "filters": (64, 64, 128, 128, 256, 256, 512, 512),
-        "head_units": (256, 256),
-    },
-    "small": {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)},
-}
 
 
 def _sync(device: str) -> None:

@@ -25,8 +25,10 @@ out on purpose: a blend of two patches is not plausible tissue.
 # -----
 # 8 synthetic patients of 80 patches, 32x32 pixels, a small network, 6 epochs:
 # about a minute on 2 CPU cores (four fits).
+from idc_sklearn import PRESETS
+
 N_PATIENTS, PATCHES_PER_PATIENT, PATCH_SIZE = 8, 80, 32
-NETWORK = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
+NETWORK = PRESETS["small"]
 MAX_EPOCHS = 6
 # sphinx_gallery_start_ignore
 # The test suite runs every example with IDC_SKLEARN_EXAMPLE_QUICK=1: these
@@ -35,7 +37,7 @@ import os
 
 if os.environ.get("IDC_SKLEARN_EXAMPLE_QUICK") == "1":
     N_PATIENTS, PATCHES_PER_PATIENT, PATCH_SIZE = 8, 12, 16
-    NETWORK = {"filters": (3, 3), "head_units": (4,)}
+    NETWORK = PRESETS["tiny"]
     MAX_EPOCHS = 1
 # sphinx_gallery_end_ignore
 

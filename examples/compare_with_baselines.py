@@ -17,9 +17,11 @@ line ``idc-sklearn compare`` runs the same comparison over every model.
 # -----
 # 600 patches of the built-in sample, drawn evenly, 3 folds by patient, the small
 # MLBN network for at most 5 epochs: a few minutes on a CPU.
+from idc_sklearn import PRESETS
+
 N_PATCHES = 600
 N_FOLDS = 3
-NETWORK = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
+NETWORK = PRESETS["small"]
 MAX_EPOCHS = 5
 # sphinx_gallery_start_ignore
 # The test suite runs every example with IDC_SKLEARN_EXAMPLE_QUICK=1: these
@@ -29,7 +31,7 @@ import os
 if os.environ.get("IDC_SKLEARN_EXAMPLE_QUICK") == "1":
     N_PATCHES = 100
     N_FOLDS = 2
-    NETWORK = {"filters": (3, 3), "head_units": (4,)}
+    NETWORK = PRESETS["tiny"]
     MAX_EPOCHS = 1
 # sphinx_gallery_end_ignore
 

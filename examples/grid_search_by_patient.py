@@ -15,8 +15,10 @@ the network's early-stopping split hold out whole patients too.
 # -----
 # 8 synthetic patients of 80 patches, 32x32 pixels, a small network, 6 epochs:
 # about two minutes on 2 CPU cores.
+from idc_sklearn import PRESETS
+
 N_PATIENTS, PATCHES_PER_PATIENT, PATCH_SIZE = 8, 80, 32
-NETWORK = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
+NETWORK = PRESETS["small"]
 MAX_EPOCHS = 6
 # sphinx_gallery_start_ignore
 # The test suite runs every example with IDC_SKLEARN_EXAMPLE_QUICK=1: these
@@ -25,7 +27,7 @@ import os
 
 if os.environ.get("IDC_SKLEARN_EXAMPLE_QUICK") == "1":
     N_PATIENTS, PATCHES_PER_PATIENT, PATCH_SIZE = 8, 12, 16
-    NETWORK = {"filters": (3, 3), "head_units": (4,)}
+    NETWORK = PRESETS["tiny"]
     MAX_EPOCHS = 1
 # sphinx_gallery_end_ignore
 
@@ -52,7 +54,7 @@ data = make_idc_patches(
 X, y, patients = data.data, data.target, data.groups
 
 clf = MLBNInceptionClassifier(
-    # a CPU-sized network (the command line's "small" preset); the default is the
+    # a CPU-sized network (PRESETS["small"]); the default is the
     # paper's, about 34 M parameters
     **NETWORK,
     patch_shape=(PATCH_SIZE, PATCH_SIZE, 3),

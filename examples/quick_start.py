@@ -6,7 +6,7 @@ Train the MLBN Inception network on the real IDC patches shipped with the packag
 test it on patients it has never seen, and score it patch by patch and patient by
 patient.
 
-The network here is the command line's "small" preset, an eighth of the paper's
+The network here is ``PRESETS["small"]``, an eighth of the paper's
 widths, so that the example runs in a few minutes on a CPU; on a GPU it takes
 seconds (``device="auto"`` uses one where present).
 """
@@ -15,8 +15,10 @@ seconds (``device="auto"`` uses one where present).
 # Sizes
 # -----
 # Every patch of the built-in sample, the small network, at most 5 epochs.
+from idc_sklearn import PRESETS
+
 EVERY_NTH_PATCH = 1
-NETWORK = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
+NETWORK = PRESETS["small"]
 MAX_EPOCHS = 5
 # sphinx_gallery_start_ignore
 # The test suite runs every example with IDC_SKLEARN_EXAMPLE_QUICK=1: these
@@ -25,7 +27,7 @@ import os
 
 if os.environ.get("IDC_SKLEARN_EXAMPLE_QUICK") == "1":
     EVERY_NTH_PATCH = 10
-    NETWORK = {"filters": (3, 3), "head_units": (4,)}
+    NETWORK = PRESETS["tiny"]
     MAX_EPOCHS = 1
 # sphinx_gallery_end_ignore
 

@@ -21,7 +21,9 @@ where the archive has no patch.
 # -----
 # The small network, at most 5 epochs on the 113 other patients of the built-in
 # sample: a few minutes on a CPU.
-NETWORK = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
+from idc_sklearn import PRESETS
+
+NETWORK = PRESETS["small"]
 MAX_EPOCHS = 5
 EVERY_NTH_TRAINING_PATCH = 1
 # sphinx_gallery_start_ignore
@@ -30,7 +32,7 @@ EVERY_NTH_TRAINING_PATCH = 1
 import os
 
 if os.environ.get("IDC_SKLEARN_EXAMPLE_QUICK") == "1":
-    NETWORK = {"filters": (3, 3), "head_units": (4,)}
+    NETWORK = PRESETS["tiny"]
     MAX_EPOCHS = 1
     EVERY_NTH_TRAINING_PATCH = 20
 # sphinx_gallery_end_ignore

@@ -22,8 +22,10 @@ See ``docs/scale_out.md`` for what is synchronised.
 # Sizes
 # -----
 # Every patch of the built-in sample, the small network, at most 5 epochs.
+from idc_sklearn import PRESETS
+
 EVERY_NTH_PATCH = 1
-NETWORK = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
+NETWORK = PRESETS["small"]
 MAX_EPOCHS = 5
 # sphinx_gallery_start_ignore
 # The test suite runs every example with IDC_SKLEARN_EXAMPLE_QUICK=1: these
@@ -32,7 +34,7 @@ import os
 
 if os.environ.get("IDC_SKLEARN_EXAMPLE_QUICK") == "1":
     EVERY_NTH_PATCH = 10
-    NETWORK = {"filters": (3, 3), "head_units": (4,)}
+    NETWORK = PRESETS["tiny"]
     MAX_EPOCHS = 1
 # sphinx_gallery_end_ignore
 

@@ -15,6 +15,7 @@ _PUBLIC = {
     # the network (torch only)
     "MLBNBlock": "idc_sklearn.network",
     "MLBNInception": "idc_sklearn.network",
+    "PRESETS": "idc_sklearn.network",
     # the estimators
     "PatchNetClassifier": "idc_sklearn.classifier",
     "MLBNInceptionClassifier": "idc_sklearn.classifier",

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["MLBNBlock", "MLBNInception", "INIT_MODES"]
+from idc_sklearn._presets import DEFAULT_FILTERS, DEFAULT_HEAD_UNITS, PRESETS
 
-# The authors' best model: ``filters`` are filters per branch (module outputs 4x).
-DEFAULT_FILTERS = (64, 64, 128, 128, 256, 256, 512, 512)
-DEFAULT_HEAD_UNITS = (256, 256)
+__all__ = ["MLBNBlock", "MLBNInception", "INIT_MODES", "PRESETS"]
+
 MIN_PATCH_SIZE = 16
 INIT_MODES = ("glorot", "he", "torch")
 
@@ -155,6 +154,7 @@ class MLBNInception(nn.Module):
     The default is the model the authors marked as their best (``filters`` read as
     filters per branch: about 33.8 M parameters). The sibling reading, where the
     numbers are module outputs, is ``filters=(16, 16, 32, 32, 64, 64, 128, 128)``.
+    :data:`PRESETS` names smaller widths: ``MLBNInception(**PRESETS["small"])``.
 
     Parameters
     ----------

@@ -16,10 +16,14 @@ import json
 from importlib import resources
 from types import MappingProxyType
 
+from idc_sklearn._presets import PRESETS
+
 __all__ = ["PRETRAINED", "load_pretrained", "pretrained_card"]
 
 FOLDER = "pretrained_models"
 _REBUILD = "scripts/train_pretrained.py"
+# The network of "mlbn-small", as RECIPE in scripts/train_pretrained.py builds it.
+_SMALL = PRESETS["small"]
 
 #: The pretrained models by name: each entry's ``file`` (the weights), ``card``
 #: (the model card, JSON) and ``description``. Read-only.
@@ -31,7 +35,9 @@ PRETRAINED = MappingProxyType(
                 "card": "mlbn-small.json",
                 "description": (
                     "The small MLBN Inception network (filters per branch "
-                    "8, 8, 16, 16, 32, 32, 64, 64; dense 64, 64; 0.83 M parameters) "
+                    f"{', '.join(map(str, _SMALL['filters']))}; dense "
+                    f"{', '.join(map(str, _SMALL['head_units']))}; 0.83 M "
+                    "parameters) "
                     "trained with flips and rotations on the real 50x50 patches "
                     "(2.5x) of the IDC archive's patients of the Cruz-Roa split's "
                     "training list, its epoch chosen on the split's 29 validation "
@@ -81,8 +87,8 @@ def load_pretrained(name: str = "mlbn-small", *, device="auto"):
     ----------
     name : str, default="mlbn-small"
         A key of :data:`PRETRAINED`. ``"mlbn-small"``: the small MLBN Inception
-        network (filters per branch 8, 8, 16, 16, 32, 32, 64, 64; dense 64, 64;
-        0.83 M parameters, 3.3 MB) trained with flips and rotations on 50x50
+        network (:data:`idc_sklearn.PRESETS` ``["small"]``, 0.83 M
+        parameters, 3.3 MB) trained with flips and rotations on 50x50
         H&E patches at 2.5x of 85 patients of the IDC archive (the Cruz-Roa
         split's training patients in ``../shared/data`` and 3 outside the split),
         its epoch chosen on the split's 29 validation patients.

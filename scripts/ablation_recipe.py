@@ -26,13 +26,13 @@ import torch
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from idc_sklearn import (
+    PRESETS,
     MLBNInception,
     MLBNInceptionClassifier,
     load_idc,
 )
 from idc_sklearn.callbacks import recalibrate_batchnorm
 
-SMALL = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
 RECIPES = {
     # name: (multilevel_bn, init, BatchNorm recalibration)
     "no-mlbn, torch init, no recal (before)": (False, "torch", False),
@@ -68,7 +68,7 @@ def scores(clf, X, y) -> dict:
 def run(name, recipe, train, held, epochs, seed) -> dict:
     multilevel_bn, init, recal = recipe
     clf = MLBNInceptionClassifier(
-        **SMALL,
+        **PRESETS["small"],
         multilevel_bn=multilevel_bn,
         init=init,
         max_epochs=epochs,
@@ -80,7 +80,8 @@ def run(name, recipe, train, held, epochs, seed) -> dict:
         clf.set_params(callbacks__bn_recalibration=None)
     torch.manual_seed(seed)
     spread_init = feature_spread(
-        MLBNInception(**SMALL, multilevel_bn=multilevel_bn, init=init), held.data
+        MLBNInception(**PRESETS["small"], multilevel_bn=multilevel_bn, init=init),
+        held.data,
     )
     start = time.perf_counter()
     clf.fit(train.data, train.target, groups=train.groups)

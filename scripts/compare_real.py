@@ -29,6 +29,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupKFold
 
 from idc_sklearn import (
+    PRESETS,
     MLBNInceptionClassifier,
     compare_models,
     load_idc,
@@ -36,7 +37,6 @@ from idc_sklearn import (
 )
 from idc_sklearn.report import write_report
 
-SMALL = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
 # The patients of the shared data with patches of both classes.
 MIXED = ("8863", "8864", "8865", "8867", "8975")
 
@@ -91,7 +91,7 @@ class SubsampledGroupKFold:
 
 def models(args) -> dict:
     cnn = {
-        **SMALL,
+        **PRESETS["small"],
         "max_epochs": args.max_epochs,
         "random_state": args.seed,
         "device": args.device,

@@ -60,6 +60,7 @@ from shared_patients import (
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from idc_sklearn import (
+    PRESETS,
     MLBNInceptionClassifier,
     PatientValidSplit,
     __version__,
@@ -80,8 +81,7 @@ PACKAGE_FOLDER = REPO_ROOT / "idc_sklearn" / "pretrained_models"
 # bfloat16 units (AVX-512 BF16, AMX) and in float32 elsewhere, where bfloat16 would be
 # emulated; the shipped model predicts in float32 either way.
 RECIPE = {
-    "filters": (8, 8, 16, 16, 32, 32, 64, 64),
-    "head_units": (64, 64),
+    **PRESETS["small"],
     "dropout": 0.4,
     "multilevel_bn": True,
     "init": "glorot",

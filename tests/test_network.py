@@ -1,5 +1,6 @@
 """The MLBN module and network: structure, sizes, parameter counts."""
 
+import inspect
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from idc_sklearn import MLBNBlock, MLBNInception
+from idc_sklearn import PRESETS, MLBNBlock, MLBNInception, MLBNInceptionClassifier
 
 
 def n_params(module):
@@ -112,3 +113,41 @@ def test_network_module_imports_torch_only():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_paper_preset_is_the_networks_default():
+    for cls in (MLBNInception, MLBNInceptionClassifier):
+        defaults = inspect.signature(cls).parameters
+        assert PRESETS["paper"] == {
+            name: defaults[name].default for name in ("filters", "head_units")
+        }
+
+
+@pytest.mark.parametrize(
+    "name, filters, head_units, n",
+    [
+        ("paper", (64, 64, 128, 128, 256, 256, 512, 512), (256, 256), 33_772_117),
+        ("medium", (12, 12, 24, 24, 48, 48, 96, 96), (96, 96), 1_863_836),
+        ("small", (8, 8, 16, 16, 32, 32, 64, 64), (64, 64), 826_736),
+        ("tiny", (3, 3), (8,), 240_450),
+    ],
+)
+def test_each_preset_builds_its_network(name, filters, head_units, n):
+    assert dict(PRESETS[name]) == {"filters": filters, "head_units": head_units}
+    with torch.device("meta"):
+        net = MLBNInception(**PRESETS[name]).eval()
+        out = net(torch.zeros(2, 3, 50, 50))
+    assert n_params(net) == n and out.shape == (2, 2)
+    blocks = [m for m in net.features if isinstance(m, MLBNBlock)]
+    assert tuple(block.filters_per_branch for block in blocks) == filters
+    dense = [m.out_features for m in net.head if isinstance(m, nn.Linear)]
+    assert tuple(dense) == (*head_units, 2)
+    clf = MLBNInceptionClassifier(**PRESETS[name])
+    assert clf.get_params()["filters"] == filters
+
+
+def test_presets_are_read_only():
+    with pytest.raises(TypeError):
+        PRESETS["small"]["filters"] = (3,)
+    with pytest.raises(TypeError):
+        PRESETS["huge"] = {}

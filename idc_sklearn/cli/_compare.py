@@ -28,10 +28,9 @@ from idc_sklearn.cli._common import (
 from idc_sklearn.cli._models import (
     DEFAULT_EPOCHS,
     SMALL_BATCH_SIZE,
-    SMALL_FILTERS,
-    SMALL_HEAD_UNITS,
     make_models,
     model_names,
+    widths,
 )
 
 DEFAULT_FOLDS = 3
@@ -112,9 +111,8 @@ def add_parser(commands) -> None:
         "--preset",
         choices=("small", "paper"),
         default="small",
-        help="network size: 'small' is the MLBN network with filters "
-        f"{','.join(map(str, SMALL_FILTERS))} and dense layers "
-        f"{','.join(map(str, SMALL_HEAD_UNITS))} for a CPU; 'paper' is the "
+        help=f"network size: 'small' is the MLBN network ({widths('small')}) "
+        "for a CPU; 'paper' is the "
         "paper's full network (about 34 M parameters; a GPU job) (default: "
         "small)",
     )
@@ -303,8 +301,7 @@ def _settings(args) -> str:
     if args.preset == "small":
         batch = args.batch_size or SMALL_BATCH_SIZE
         network = (
-            f"small preset (MLBN filters {','.join(map(str, SMALL_FILTERS))}, "
-            f"dense {','.join(map(str, SMALL_HEAD_UNITS))}), every CNN at most "
+            f"small preset (MLBN {widths('small')}), every CNN at most "
             f"{epochs} with batch size {batch}"
         )
     else:

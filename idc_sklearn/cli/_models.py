@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+from idc_sklearn._presets import PRESETS
+
 CNN_MODELS = ("mlbn-inception", "inception-no-mlbn", "janowczyk-cnn", "cruz-roa-cnn")
-# The "small" preset: the MLBN network at an eighth of the paper's widths; with the
-# synthetic data's default size, 8 models and 3 folds took about 3 minutes on 2 CPU
-# cores (before the training recipe's oversampling and BatchNorm recalibration).
-SMALL_FILTERS = (8, 8, 16, 16, 32, 32, 64, 64)
-SMALL_HEAD_UNITS = (64, 64)
-# The "tiny" preset: the smallest MLBN network that trains, for smoke runs and the
-# command's own tests; its scores mean nothing.
-TINY_FILTERS = (3, 3)
-TINY_HEAD_UNITS = (8,)
-NETWORKS = {
-    "tiny": {"filters": TINY_FILTERS, "head_units": TINY_HEAD_UNITS},
-    "small": {"filters": SMALL_FILTERS, "head_units": SMALL_HEAD_UNITS},
-    "paper": {},
-}
+# The MLBN network's sizes (idc_sklearn.PRESETS). "small", an eighth of the paper's
+# widths: with the synthetic data's default size, 8 models and 3 folds took about 3
+# minutes on 2 CPU cores (before the training recipe's oversampling and BatchNorm
+# recalibration). "tiny", the smallest that trains: for smoke runs and the command's
+# own tests; its scores mean nothing.
+NETWORKS = {name: PRESETS[name] for name in ("tiny", "small", "paper")}
 DEFAULT_EPOCHS = {"tiny": 5, "small": 5, "paper": 100}
 # The small preset trains every CNN with the MLBN recipe's batch size: the CNN
 # baselines' own 128 would leave them 3 optimiser steps an epoch on its data.
 SMALL_BATCH_SIZE = 32
+
+
+def widths(preset: str) -> str:
+    """The widths of ``preset`` as the help and reports show them."""
+    network = PRESETS[preset]
+    return (
+        f"filters {','.join(map(str, network['filters']))}, dense "
+        f"{','.join(map(str, network['head_units']))}"
+    )
 
 
 def model_names() -> tuple[str, ...]:

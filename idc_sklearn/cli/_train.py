@@ -27,11 +27,8 @@ from idc_sklearn.cli._models import (
     DEFAULT_EPOCHS,
     NETWORKS,
     SMALL_BATCH_SIZE,
-    SMALL_FILTERS,
-    SMALL_HEAD_UNITS,
-    TINY_FILTERS,
-    TINY_HEAD_UNITS,
     make_models,
+    widths,
 )
 
 TRAIN_EXAMPLES = """\
@@ -99,11 +96,8 @@ def add_parser(commands) -> None:
         "--preset",
         choices=tuple(NETWORKS),
         default="small",
-        help="size of the MLBN networks: 'tiny' (filters "
-        f"{','.join(map(str, TINY_FILTERS))}, dense "
-        f"{','.join(map(str, TINY_HEAD_UNITS))}) for smoke runs, 'small' (filters "
-        f"{','.join(map(str, SMALL_FILTERS))}, dense "
-        f"{','.join(map(str, SMALL_HEAD_UNITS))}) for a CPU, 'paper' (the "
+        help=f"size of the MLBN networks: 'tiny' ({widths('tiny')}) for smoke "
+        f"runs, 'small' ({widths('small')}) for a CPU, 'paper' (the "
         "paper's network, about 34 M parameters, a GPU job); the CNN baselines "
         f"have one size, trained with batch size {SMALL_BATCH_SIZE} except with "
         "'paper' (default: small)",
