@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 from joblib import parallel_config
 from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.ensemble._hist_gradient_boosting import binning as hgb_binning
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
+from sklearn.svm import SVC
 
 from idc_sklearn.baselines import (
     BASELINES,
@@ -19,6 +22,7 @@ from idc_sklearn.baselines import (
     LBPFeatures,
     make_baseline,
 )
+from idc_sklearn.handcrafted import _pipelines
 
 SHAPE = (32, 32, 3)
 
@@ -218,6 +222,50 @@ def test_baselines_reproducible_with_random_state(data):
         for _ in range(2)
     )
     np.testing.assert_array_equal(first, second)
+
+
+# Each baseline as make_baseline's docstring describes it: its steps, its feature
+# sets and its classifier.
+PIPELINES = {
+    "color-logreg": (
+        ["features", "scale", "clf"],
+        ["color", "moments"],
+        LogisticRegression,
+    ),
+    "texture-svm": (["features", "scale", "clf"], ["lbp", "glcm", "hog"], SVC),
+    "features-rf": (
+        ["features", "clf"],
+        ["color", "moments", "lbp", "glcm", "hog"],
+        RandomForestClassifier,
+    ),
+    "features-hgb": (
+        ["features", "bins", "clf"],
+        ["color", "moments", "lbp", "glcm", "hog"],
+        HistGradientBoostingClassifier,
+    ),
+}
+
+
+def test_baselines_are_the_names_of_the_one_table():
+    assert BASELINES == tuple(_pipelines._STEPS) == tuple(PIPELINES)
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_each_baseline_is_built_as_documented(name):
+    steps, features, classifier = PIPELINES[name]
+    model = make_baseline(name, patch_shape=SHAPE, random_state=5, n_jobs=2)
+    assert list(model.named_steps) == steps
+    union = model.named_steps["features"]
+    assert [part for part, _ in union.transformer_list] == features
+    assert all(t.patch_shape == SHAPE for _, t in union.transformer_list)
+    clf = model.named_steps["clf"]
+    assert type(clf) is classifier
+    assert clf.class_weight == "balanced" and clf.random_state == 5
+    texture = [t for part, t in union.transformer_list if part in _pipelines._TEXTURE]
+    assert all(t.n_jobs == 2 for t in texture)
+    if name == "features-rf":
+        assert clf.n_jobs == 2
+    assert make_baseline(name) is not make_baseline(name)
 
 
 def test_unknown_baseline_lists_the_valid_names():

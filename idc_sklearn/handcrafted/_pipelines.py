@@ -21,8 +21,6 @@ from ._features import (
 
 __all__ = ["BASELINES", "make_baseline"]
 
-BASELINES = ("color-logreg", "texture-svm", "features-rf", "features-hgb")
-
 _COLOR = ("color", "moments")
 _TEXTURE = ("lbp", "glcm", "hog")
 
@@ -58,6 +56,71 @@ def _features(names, patch_shape, n_jobs) -> FeatureUnion:
         ),
     }
     return FeatureUnion([(name, factories[name]()) for name in names])
+
+
+def _color_logreg(patch_shape, random_state, n_jobs) -> list:
+    return [
+        ("features", _features(_COLOR, patch_shape, n_jobs)),
+        ("scale", StandardScaler()),
+        (
+            "clf",
+            LogisticRegression(
+                class_weight="balanced", max_iter=1000, random_state=random_state
+            ),
+        ),
+    ]
+
+
+def _texture_svm(patch_shape, random_state, n_jobs) -> list:
+    return [
+        ("features", _features(_TEXTURE, patch_shape, n_jobs)),
+        ("scale", StandardScaler()),
+        ("clf", SVC(class_weight="balanced", random_state=random_state)),
+    ]
+
+
+def _features_rf(patch_shape, random_state, n_jobs) -> list:
+    return [
+        ("features", _features(_COLOR + _TEXTURE, patch_shape, n_jobs)),
+        (
+            "clf",
+            RandomForestClassifier(
+                class_weight="balanced", n_jobs=n_jobs, random_state=random_state
+            ),
+        ),
+    ]
+
+
+def _features_hgb(patch_shape, random_state, n_jobs) -> list:
+    return [
+        ("features", _features(_COLOR + _TEXTURE, patch_shape, n_jobs)),
+        (
+            "bins",
+            _QuantileBins(
+                n_bins=255,
+                encode="ordinal",
+                strategy="quantile",
+                quantile_method="averaged_inverted_cdf",
+            ),
+        ),
+        (
+            "clf",
+            HistGradientBoostingClassifier(
+                class_weight="balanced", random_state=random_state
+            ),
+        ),
+    ]
+
+
+# The steps of each baseline, built from (patch_shape, random_state, n_jobs); its
+# keys, in this order, are BASELINES.
+_STEPS = {
+    "color-logreg": _color_logreg,
+    "texture-svm": _texture_svm,
+    "features-rf": _features_rf,
+    "features-hgb": _features_hgb,
+}
+BASELINES = tuple(_STEPS)
 
 
 def make_baseline(
@@ -147,53 +210,4 @@ def make_baseline(
             f"name must be one of {', '.join(map(repr, BASELINES))}; got {name!r}."
         )
     patch_shape = check_patch_shape(patch_shape)
-    if name == "color-logreg":
-        steps = [
-            ("features", _features(_COLOR, patch_shape, n_jobs)),
-            ("scale", StandardScaler()),
-            (
-                "clf",
-                LogisticRegression(
-                    class_weight="balanced", max_iter=1000, random_state=random_state
-                ),
-            ),
-        ]
-    elif name == "texture-svm":
-        steps = [
-            ("features", _features(_TEXTURE, patch_shape, n_jobs)),
-            ("scale", StandardScaler()),
-            (
-                "clf",
-                SVC(class_weight="balanced", random_state=random_state),
-            ),
-        ]
-    elif name == "features-rf":
-        steps = [
-            ("features", _features(_COLOR + _TEXTURE, patch_shape, n_jobs)),
-            (
-                "clf",
-                RandomForestClassifier(
-                    class_weight="balanced", n_jobs=n_jobs, random_state=random_state
-                ),
-            ),
-        ]
-    else:
-        steps = [
-            ("features", _features(_COLOR + _TEXTURE, patch_shape, n_jobs)),
-            (
-                "bins",
-                _QuantileBins(
-                    n_bins=255,
-                    encode="ordinal",
-                    strategy="quantile",
-                    quantile_method="averaged_inverted_cdf",
-                ),
-            ),
-            (
-                "clf",
-                HistGradientBoostingClassifier(
-                    class_weight="balanced", random_state=random_state
-                ),
-            ),
-        ]
-    return Pipeline(steps)
+    return Pipeline(_STEPS[name](patch_shape, random_state, n_jobs))
