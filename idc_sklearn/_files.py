@@ -58,7 +58,7 @@ class FileFormatError(ValueError):
     """
 
 
-def _check_path(path, name: str = "path") -> Path:
+def check_path(path, name: str = "path") -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"{name} must be a str or path-like; got {type(path).__name__}."
@@ -119,7 +119,7 @@ def atomic_write(
     >>> sorted(p.name for p in folder.iterdir())  # no temporary file is left
     ['notes.txt']
     """
-    path = _check_path(path)
+    path = check_path(path)
     if mode not in ("wb", "w"):
         raise ValueError(f'mode must be "wb" or "w"; got {mode!r}.')
     if mode == "w" and encoding is None:
@@ -268,7 +268,7 @@ def save_tensors(
     """
     from safetensors.torch import save
 
-    path = _check_path(path)
+    path = check_path(path)
     tensors = _as_tensors(tensors)
     try:
         document = json.dumps(metadata, allow_nan=False, sort_keys=True)
@@ -323,7 +323,7 @@ def load_tensors(path: str | os.PathLike, *, device: str = "cpu") -> tuple[dict,
     from safetensors import SafetensorError
     from safetensors.torch import load
 
-    path = _check_path(path)
+    path = check_path(path)
     if not path.exists():
         raise FileNotFoundError(f"path={str(path)!r} does not exist.")
     if path.is_dir():

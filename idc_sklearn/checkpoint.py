@@ -31,11 +31,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from skorch.callbacks import Callback, EarlyStopping
 
 from idc_sklearn._files import FileFormatError, load_tensors, save_tensors
-from idc_sklearn.persistence import _Corrupt, _Decoder, _Encoder, _Refused
+from idc_sklearn._serialization import Corrupt, Decoder, Encoder, Refused
 
-__all__ = ["CHECKPOINT_FILE", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FILE",
+    "TrainingCheckpoint",
+    "fingerprint",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 _FORMAT = "idc_sklearn.checkpoint"
@@ -60,7 +67,13 @@ _FREE_PARAMS = frozenset(
 _FINGERPRINT_ROWS = 257
 
 
-def _fingerprint(net, X: np.ndarray, y: np.ndarray, groups) -> dict:
+def fingerprint(net, X: np.ndarray, y: np.ndarray, groups) -> dict:
+    """What a checkpoint is valid for: ``net``'s parameters and a hash of the data.
+
+    Parameters that change how training is watched, where it runs or how it
+    predicts (``_FREE_PARAMS``, and the callbacks) are left out, so a fit may be
+    resumed with another ``max_epochs``, device or verbosity.
+    """
     params = {
         name: value
         for name, value in net.get_params(deep=False).items()
@@ -82,7 +95,7 @@ def _fingerprint(net, X: np.ndarray, y: np.ndarray, groups) -> dict:
 # -- what is saved: encoded as model files are (idc_sklearn.persistence) --
 
 
-def _callback_state(encoder: _Encoder, name: str, callback) -> dict:
+def _callback_state(encoder: Encoder, name: str, callback) -> dict:
     """A callback's fitted attributes that describe training so far.
 
     Numbers, strings and lists of them, state dicts (early stopping's best
@@ -99,10 +112,10 @@ def _callback_state(encoder: _Encoder, name: str, callback) -> dict:
             value, target = value.state_dict(), schedulers
         else:
             target = values
-        own = _Encoder()
+        own = Encoder()
         try:
             encoded = own.value(value, f"callback {name!r} attribute {attr!r}", key)
-        except _Refused:
+        except Refused:
             continue
         if own.tensors and not isinstance(value, dict):
             continue  # a list of tensors: a cache of the epoch, not state
@@ -134,7 +147,7 @@ def save_checkpoint(net, folder, *, fingerprint: dict, finished: bool) -> Path:
             "sampler": None if sampler is None else sampler.rng_state,
         },
     }
-    encoder = _Encoder()
+    encoder = Encoder()
     metadata = {
         "format": _FORMAT,
         "version": _VERSION,
@@ -146,6 +159,7 @@ def save_checkpoint(net, folder, *, fingerprint: dict, finished: bool) -> Path:
         "callbacks": {
             name: _callback_state(encoder, name, callback)
             for name, callback in net.callbacks_
+            if not isinstance(callback, TrainingCheckpoint)
         },
     }
     path = folder / CHECKPOINT_FILE
@@ -178,7 +192,7 @@ def load_checkpoint(folder) -> dict | None:
             f"(format {metadata.get('format')!r}, version {metadata.get('version')!r})"
             "; delete it or choose another checkpoint_dir."
         )
-    decoder = _Decoder(tensors, None, str(path))
+    decoder = Decoder(tensors, str(path))
     try:
         state = decoder.value(metadata["state"], "the training state")
         callbacks = {
@@ -188,7 +202,7 @@ def load_checkpoint(folder) -> dict | None:
             }
             for name, saved in metadata["callbacks"].items()
         }
-    except (_Corrupt, KeyError, AttributeError) as exc:
+    except (Corrupt, KeyError, AttributeError) as exc:
         raise FileFormatError(
             f"{str(path)!r} is not a valid training checkpoint: it {exc}."
         ) from None
@@ -254,3 +268,103 @@ def restore_random_state(net, found: dict) -> None:
     sampler = getattr(net, "_train_sampler", None)
     if sampler is not None and random["sampler"] is not None:
         sampler.rng_state = random["sampler"]
+
+
+class TrainingCheckpoint(Callback):
+    """Write the whole training state after every epoch; resume an interrupted fit.
+
+    The callback behind the estimators' ``checkpoint_dir=``, in the style of
+    skorch's :class:`~skorch.callbacks.Checkpoint` and
+    :class:`~skorch.callbacks.LoadInitState`, with the library's own file format: one
+    file, ``<dirname>/checkpoint.safetensors``, written atomically and checksummed,
+    never unpickled. It holds the weights, optimiser and loss-scaler states, the
+    history, every other callback's state and the random state (see the module's
+    description), and a fingerprint of the parameters and data.
+
+    Before training, the estimator hands it the data (:meth:`prepare`): on a fresh
+    ``fit``, a checkpoint of the same parameters and data is loaded and only the
+    epochs left are trained; one of other parameters or data is refused, never
+    overwritten. The callback states and the random state are restored once
+    training has begun, after the other callbacks' ``on_train_begin`` (so it must
+    come after them in ``callbacks_``, as the estimators place it).
+
+    Parameters
+    ----------
+    dirname : str or path-like
+        The folder of the checkpoint; created when the first epoch ends.
+
+    Attributes
+    ----------
+    fingerprint_ : dict
+        What the checkpoint of the fit in progress is valid for.
+    """
+
+    def __init__(self, dirname) -> None:
+        self.dirname = dirname
+
+    def initialize(self):
+        self.fingerprint_ = None
+        self._pending = None
+        self._target_epochs = None
+        return self
+
+    def prepare(self, net, X, y, groups, epochs: int, *, resume: bool) -> int:
+        """Fingerprint the fit; on ``resume``, load a checkpoint. The epochs left."""
+        self.fingerprint_ = fingerprint(net, X, y, groups)
+        self._pending = None
+        found = load_checkpoint(self.dirname) if resume else None
+        if found is not None:
+            check_fingerprint(found, self.fingerprint_)
+            restore_weights(net, found)
+            done = len(net.history)
+            if found["metadata"]["finished"] or done >= epochs:
+                epochs = 0
+            else:
+                # Restored once training has begun, where the callbacks' own
+                # on_train_begin would otherwise reset them.
+                self._pending = found
+                epochs -= done
+        self._target_epochs = len(net.history) + epochs
+        return epochs
+
+    def on_train_begin(self, net, **kwargs):
+        if self._pending is not None:
+            restore_callbacks(net, self._pending)
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self._pending is not None:
+            restore_random_state(net, self._pending)
+            self._pending = None
+
+    def on_epoch_end(self, net, **kwargs):
+        self._save(net, finished=False)
+
+    def on_train_end(self, net, **kwargs):
+        # At the end the weights may be the best epoch's (restored by early
+        # stopping); only a finished fit is saved then, never an interrupted one,
+        # whose last epoch's checkpoint stays.
+        if self._finished(net):
+            self._save(net, finished=True)
+
+    def _save(self, net, *, finished: bool) -> None:
+        if self.fingerprint_ is None:
+            raise RuntimeError(
+                "TrainingCheckpoint.prepare was not called before training: the "
+                "estimators of idc_sklearn call it in fit and partial_fit."
+            )
+        save_checkpoint(
+            net, self.dirname, fingerprint=self.fingerprint_, finished=finished
+        )
+
+    def _finished(self, net) -> bool:
+        """Whether training ended by itself: all its epochs, or early stopping.
+
+        Early stopping ends training by raising KeyboardInterrupt, as a user's
+        Ctrl-C does; its counters tell the two apart.
+        """
+        if len(net.history) >= self._target_epochs:
+            return True
+        return any(
+            isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+            for _, cb in net.callbacks_
+        )

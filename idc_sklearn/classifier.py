@@ -33,7 +33,6 @@ from skorch.utils import TeeGenerator, to_numpy
 from torch import nn
 from torch.utils.data import Dataset
 
-from idc_sklearn import checkpoint
 from idc_sklearn._device import (
     AutoDeviceMixin,
     check_device,
@@ -50,6 +49,7 @@ from idc_sklearn.batching import (
     prepare_patches,
 )
 from idc_sklearn.callbacks import default_callbacks
+from idc_sklearn.checkpoint import TrainingCheckpoint
 from idc_sklearn.network import (
     DEFAULT_FILTERS,
     DEFAULT_HEAD_UNITS,
@@ -518,6 +518,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
+        self._place_training_checkpoint()
         # Callbacks can hold device tensors (the learning-rate scheduler holds the
         # optimizer). skorch pickles the attributes listed here through its
         # map_location-aware path, so a model fitted on a GPU loads on a CPU.
@@ -527,6 +528,28 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
                 "callbacks_",
             ]
         return self
+
+    _CHECKPOINT_NAME = "training_checkpoint"
+
+    def _place_training_checkpoint(self) -> TrainingCheckpoint | None:
+        """The checkpoint_dir's callback, last in ``callbacks_`` (None without one).
+
+        Last, so that its ``on_train_begin`` restores the other callbacks' states
+        after they have reset themselves.
+        """
+        callbacks = [
+            (name, cb) for name, cb in self.callbacks_ if name != self._CHECKPOINT_NAME
+        ]
+        own = dict(self.callbacks_).get(self._CHECKPOINT_NAME)
+        if self.checkpoint_dir is not None:
+            if own is None or own.dirname != self.checkpoint_dir:
+                own = TrainingCheckpoint(self.checkpoint_dir).initialize()
+            callbacks.append((self._CHECKPOINT_NAME, own))
+        self.callbacks_ = callbacks
+        return next(
+            (cb for _, cb in reversed(callbacks) if isinstance(cb, TrainingCheckpoint)),
+            None,
+        )
 
     def get_params_for(self, prefix):
         params = super().get_params_for(prefix)
@@ -841,23 +864,20 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
     ):
         """skorch's training loop on validated patches and labels.
 
-        With ``checkpoint_dir`` set and ``resume`` (a fresh ``fit``), a checkpoint
-        of the same parameters and data is loaded first and only the epochs that
-        are left are trained.
+        With ``checkpoint_dir`` set, its :class:`TrainingCheckpoint` fingerprints
+        the fit; on ``resume`` (a fresh ``fit``) it loads a checkpoint of the same
+        parameters and data, and only the epochs that are left are trained.
         """
         y = self._encode(y)
         if groups is not None:
             fit_params["groups"] = groups
         self.n_features_in_ = int(np.prod(self.patch_shape))
         epochs = fit_params.pop("epochs", self.max_epochs)
-        self._resume_state = None
-        if self.checkpoint_dir is not None:
-            self._fingerprint = checkpoint._fingerprint(self, X, y, groups)
-            if resume:
-                epochs = self._load_checkpoint(epochs)
-                if epochs == 0:
-                    return self
-        self._epochs_target = len(self.history) + epochs
+        checkpoint = self._place_training_checkpoint()
+        if checkpoint is not None:
+            epochs = checkpoint.prepare(self, X, y, groups, epochs, resume=resume)
+            if epochs == 0:
+                return self
         with self._seeded():
             try:
                 return super().partial_fit(X, y, epochs=epochs, **fit_params)
@@ -865,56 +885,6 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
                 # The class-balancing sampler holds the training labels, which the
                 # fitted model (and its pickle) has no use for.
                 self._train_sampler = None
-
-    # -- checkpoints (checkpoint_dir) --
-
-    def _load_checkpoint(self, epochs: int) -> int:
-        """Load ``checkpoint_dir``'s checkpoint, if any; the epochs left to train."""
-        found = checkpoint.load_checkpoint(self.checkpoint_dir)
-        if found is None:
-            return epochs
-        checkpoint.check_fingerprint(found, self._fingerprint)
-        checkpoint.restore_weights(self, found)
-        done = len(self.history)
-        if found["metadata"]["finished"] or done >= epochs:
-            return 0
-        # Callback and random states are restored once training has begun
-        # (notify), where the callbacks' own on_train_begin would reset them.
-        self._resume_state = found
-        return epochs - done
-
-    def _training_finished(self) -> bool:
-        if len(self.history) >= self._epochs_target:
-            return True
-        # Early stopping ends training by raising KeyboardInterrupt, as a user's
-        # Ctrl-C does; its counters tell the two apart.
-        return any(
-            getattr(cb, "misses_", 0) >= getattr(cb, "patience", np.inf)
-            for _, cb in self.callbacks_
-        )
-
-    def notify(self, method_name, **cb_kwargs):
-        super().notify(method_name, **cb_kwargs)
-        if self.checkpoint_dir is None:
-            return
-        pending = self.__dict__.get("_resume_state")
-        if method_name == "on_train_begin" and pending is not None:
-            checkpoint.restore_callbacks(self, pending)
-        elif method_name == "on_epoch_begin" and pending is not None:
-            checkpoint.restore_random_state(self, pending)
-            self._resume_state = None
-        elif method_name == "on_epoch_end" or (
-            # At the end the weights may be the best epoch's (restored by early
-            # stopping); only a finished fit is saved then, never an interrupted
-            # one, whose last epoch's checkpoint stays.
-            method_name == "on_train_end" and self._training_finished()
-        ):
-            checkpoint.save_checkpoint(
-                self,
-                self.checkpoint_dir,
-                fingerprint=self._fingerprint,
-                finished=method_name == "on_train_end",
-            )
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order.
