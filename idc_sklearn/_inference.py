@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import copy
 import threading
+import weakref
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-__all__ = ["INFERENCE_MODES", "InferenceNetwork", "fold_batchnorm"]
+__all__ = [
+    "INFERENCE_MODES",
+    "InferenceNetwork",
+    "fold_batchnorm",
+    "inference_network",
+]
 
 INFERENCE_MODES = ("fold", "eager", "compile")
 
@@ -30,6 +36,10 @@ _FOLDABLE = (
 # One network is built at a time: two threads predicting at once must not compile
 # the same network twice.
 _BUILD_LOCK = threading.Lock()
+# The evaluation forms of each trained network, by mode; an entry goes with its
+# network, and nothing of it is on the estimator (so nothing to leave out of a
+# pickle).
+_NETWORKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _fuser(layer: nn.Module, norm: nn.Module):
@@ -142,9 +152,24 @@ class InferenceNetwork:
             if self._key != key or (size is not None and batch_size > size):
                 network, size = fold_batchnorm(module), None
                 if self.mode == "compile":
+                    if network is module:  # a copy: the cache must not hold module
+                        network = copy.deepcopy(module).eval().requires_grad_(False)
                     network = torch.compile(
                         network, dynamic=False, options={"freezing": True}
                     )
                     size = batch_size
-                self._network, self._key, self._batch_size = network, key, size
-            return self._network, size
+                # Nothing to fold: the network itself, which is not kept here (the
+                # cache must not hold on to the network it is kept for).
+                kept = None if network is module else network
+                self._network, self._key, self._batch_size = kept, key, size
+            network = module if self._network is None else self._network
+            return network, size
+
+
+def inference_network(module: nn.Module, mode: str) -> InferenceNetwork:
+    """The :class:`InferenceNetwork` of ``mode`` kept for ``module``."""
+    with _BUILD_LOCK:
+        forms = _NETWORKS.setdefault(module, {})
+        if mode not in forms:
+            forms[mode] = InferenceNetwork(mode)
+        return forms[mode]

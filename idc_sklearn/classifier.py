@@ -10,11 +10,12 @@ baselines subclass it the same way.
 
 from __future__ import annotations
 
+import contextvars
 import numbers
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -28,18 +29,13 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metadata_routing import MethodMapping
 from skorch import NeuralNetClassifier
-from skorch.dataset import unpack_data
-from skorch.utils import TeeGenerator, to_numpy
+from skorch.dataset import get_len
+from skorch.utils import to_numpy
 from torch import nn
 from torch.utils.data import Dataset
 
-from idc_sklearn._device import (
-    AutoDeviceMixin,
-    check_device,
-    has_bfloat16_units,
-    resolve_device,
-)
-from idc_sklearn._inference import INFERENCE_MODES, InferenceNetwork
+from idc_sklearn._device import AutoDeviceMixin, check_device, resolve_device
+from idc_sklearn._inference import INFERENCE_MODES, inference_network
 from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch
 from idc_sklearn.batching import (
     NORMALIZE_MODES,
@@ -64,23 +60,22 @@ from idc_sklearn.patches import (
     check_patch_shape,
     check_patches,
 )
+from idc_sklearn.precision import PRECISIONS, MixedPrecisionMixin
 from idc_sklearn.resampling import RESAMPLE_MODES, EpochResampler
 from idc_sklearn.split import PatientValidSplit
 
 __all__ = ["PatchNetClassifier", "MLBNInceptionClassifier", "PRECISIONS"]
 
-#: The ``precision`` values and the dtype autocast computes in (None: no autocast);
-#: ``"auto"`` is bfloat16 where the device has bfloat16 units, else float32.
-PRECISIONS = {
-    "float32": None,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-    "auto": None,
-}
-
 # Float patches whose first rows all lie in [0, 1] were most likely scaled already;
 # "scale" divides by 255 again. Only this many rows are looked at.
 _SCALED_CHECK_ROWS = 4096
+# True while skorch's evaluation_step runs for a prediction (forward_iter), which
+# infer cannot otherwise tell from a validation pass; per thread, so concurrent
+# predictions do not see each other's.
+_PREDICTING = contextvars.ContextVar("idc_sklearn_predicting", default=False)
+# The estimator whose parameters the fit in progress has validated, so that
+# initialize does not check them again.
+_VALIDATED = contextvars.ContextVar("idc_sklearn_validated", default=None)
 
 
 def _options(modes) -> list:
@@ -103,7 +98,7 @@ def _dihedral_views(x: torch.Tensor) -> Iterator[torch.Tensor]:
             yield flipped
 
 
-class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
+class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifier):
     """A CNN on image patches as a scikit-learn classifier.
 
     A :class:`skorch.NeuralNetClassifier` that takes patch arrays, as images are
@@ -356,11 +351,15 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
     # The smallest patch side the network accepts (None: not checked here).
     _min_patch_size: int | None = None
 
-    def _validate_params(self) -> None:
-        # skorch's check of argument names (run by skorch at the end of
-        # ``initialize``, once the modules are registered), then the constraints.
-        super()._validate_params()
+    @contextmanager
+    def _validated(self):
+        """Check the parameters once for the ``fit`` or ``partial_fit`` inside."""
         self._validate_constraints()
+        token = _VALIDATED.set(self)
+        try:
+            yield
+        finally:
+            _VALIDATED.reset(token)
 
     def _validate_constraints(self) -> None:
         """Check the parameters' values; ``fit`` calls it first, before any work."""
@@ -421,12 +420,24 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         check_class_labels(y)
         return y
 
-    def _learn_classes(self, y: np.ndarray) -> None:
-        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
+    def _learn_classes(self, y: np.ndarray, classes=None) -> None:
+        """``classes_`` (from ``classes``, the parameter, or ``y``) and the loss
+        weights, which "balanced" computes from ``y``."""
+        if classes is None:
+            classes = self.classes
+        classes = np.unique(y) if classes is None else np.asarray(classes)
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in y; "
                 f"got 1 class: {classes.tolist()}."
+            )
+        absent = np.setdiff1d(classes, y)
+        if self.class_weight == "balanced" and len(absent):
+            raise ValueError(
+                'class_weight="balanced" weighs the classes by their frequency in '
+                f"y, and y holds no {absent.tolist()} of classes "
+                f"{classes.tolist()}; pass class_weight as a dict, or a first y "
+                "with every class."
             )
         self.classes_inferred_ = classes
         self.class_weight_ = (
@@ -508,7 +519,8 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
 
     def _prepare_initialize(self) -> None:
         """What ``initialize`` does before skorch builds the components."""
-        self._validate_constraints()
+        if _VALIDATED.get() is not self:
+            self._validate_constraints()
         self._resolve_device()
         if not hasattr(self, "classes_inferred_") and self.classes is None:
             # Initialised before any fit (e.g. to load saved parameters): the
@@ -653,29 +665,17 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         """
         return prepare_patches(x, self.normalize)
 
-    def _autocast(self):
-        """The ``precision`` context of the module's forward pass."""
-        device_type = torch.device(self.device_).type
-        dtype = PRECISIONS[self.precision]
-        if self.precision == "auto" and has_bfloat16_units(device_type):
-            dtype = torch.bfloat16
-        if dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type, dtype=dtype)
-
     def infer(self, x, **fit_params):
-        return self._infer(x, predicting=False, **fit_params)
+        return self._infer(x, predicting=_PREDICTING.get(), **fit_params)
 
     def evaluation_step(self, batch, training=False):
-        # skorch's, but telling _infer that this is a prediction (forward_iter),
-        # not a validation pass, which calls infer directly.
-        if training:
-            return super().evaluation_step(batch, training=True)
-        self.check_is_fitted()
-        Xi, _ = unpack_data(batch)
-        with torch.no_grad():
-            self._set_training(False)
-            return self._infer(Xi, predicting=True)
+        # skorch's, telling infer that this is a prediction (forward_iter), not a
+        # validation pass (which calls infer directly).
+        token = _PREDICTING.set(not training)
+        try:
+            return super().evaluation_step(batch, training=training)
+        finally:
+            _PREDICTING.reset(token)
 
     def _infer(self, x, *, predicting: bool, **fit_params):
         # ``groups`` reaches here as a fit parameter meant for the train split.
@@ -702,7 +702,7 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
     def _forward(self, x, predicting: bool, fit_params: dict) -> torch.Tensor:
         """The logits of stored-layout patches ``x`` on the device, in float32."""
         x = self.prepare_batch(x)
-        with self._autocast():
+        with self.autocast():
             if (
                 self.module_.training
                 or torch.is_grad_enabled()
@@ -715,69 +715,14 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         # The loss, softmax and scores work in float32 whatever the precision.
         return logits.float()
 
-    def _inference_network(self, predicting: bool) -> InferenceNetwork:
-        """The cached evaluation form of ``module_`` (see ``inference``)."""
+    def _inference_network(self, predicting: bool):
+        """The evaluation form of ``module_`` (see ``inference``), kept with it."""
         mode = self.inference
         if mode == "compile" and not predicting:
             mode = "fold"
-        networks = self.__dict__.setdefault("_inference_networks", {})
-        if mode not in networks:
-            networks[mode] = InferenceNetwork(mode)
-        return networks[mode]
+        return inference_network(self.module_, mode)
 
-    def __getstate__(self):
-        # The evaluation forms are caches of module_, rebuilt on demand; a
-        # compiled one cannot be pickled.
-        state = super().__getstate__()
-        state.pop("_inference_networks", None)
-        return state
-
-    # -- the training step: loss scaling for float16, one sync per epoch --
-
-    def initialize_optimizer(self, *args, **kwargs):
-        super().initialize_optimizer(*args, **kwargs)
-        # float16 gradients underflow without loss scaling; bfloat16 has float32's
-        # range and needs none.
-        self.grad_scaler_ = (
-            torch.amp.GradScaler(torch.device(self.device_).type)
-            if self.precision == "float16"
-            else None
-        )
-        return self
-
-    def train_step_single(self, batch, **fit_params):
-        scaler = getattr(self, "grad_scaler_", None)
-        if scaler is None:
-            return super().train_step_single(batch, **fit_params)
-        self._set_training(True)
-        Xi, yi = batch
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        scaler.scale(loss).backward()
-        return {"loss": loss, "y_pred": y_pred}
-
-    def train_step(self, batch, **fit_params):
-        scaler = getattr(self, "grad_scaler_", None)
-        if scaler is None:
-            return super().train_step(batch, **fit_params)
-        # skorch passes a closure to optimizer.step; GradScaler.step takes none, so
-        # the step is spelled out: backward on the scaled loss, unscale (so that
-        # gradient callbacks such as clipping see true gradients), step, update.
-        self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
-        optimizers = [getattr(self, name + "_") for name in self._optimizers]
-        for optimizer in optimizers:
-            scaler.unscale_(optimizer)
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
-        for optimizer in optimizers:
-            scaler.step(optimizer)
-        scaler.update()
-        return step
+    # -- one host sync per epoch --
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """One pass over ``iterator``, as skorch's, with one host sync per epoch.
@@ -798,7 +743,8 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
             loss = step["loss"].detach()
             self.history.record_batch(key, loss)
             recorded.append((self.history[-1]["batches"][-1], loss))
-            self.history.record_batch(prefix + "_batch_size", len(batch[0]))
+            size = get_len(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            self.history.record_batch(prefix + "_batch_size", size)
             self.notify("on_batch_end", batch=batch, training=training, **step)
         if recorded:
             values = torch.stack([loss for _, loss in recorded]).float().tolist()
@@ -827,20 +773,21 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         -------
         self
         """
-        self._validate_constraints()
-        X = as_real_array(X)
-        y = self._check_y(y, len(X))
-        groups = self._check_groups(groups, len(X))
-        fresh = not self.warm_start or not getattr(self, "initialized_", False)
-        if fresh:
-            # Labels first: a label problem is reported as such whatever X's shape.
-            self._learn_classes(y)
-        X = self._check_X(X, check_finite=False)
-        if fresh:
-            self._learn_input_statistics(X)
-            with self._seeded():
-                self.initialize()
-        return self._train(X, y, groups, resume=fresh, **fit_params)
+        with self._validated():
+            X = as_real_array(X)
+            y = self._check_y(y, len(X))
+            groups = self._check_groups(groups, len(X))
+            fresh = not self.warm_start or not getattr(self, "initialized_", False)
+            if fresh:
+                # Labels first: a label problem is reported as such whatever X's
+                # shape.
+                self._learn_classes(y)
+            X = self._check_X(X, check_finite=False)
+            if fresh:
+                self._learn_input_statistics(X)
+                with self._seeded():
+                    self.initialize()
+            return self._train(X, y, groups, resume=fresh, **fit_params)
 
     def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
         """Train for ``max_epochs`` more epochs, keeping the current weights.
@@ -848,16 +795,16 @@ class PatchNetClassifier(AutoDeviceMixin, NeuralNetClassifier):
         Parameters as in :meth:`fit`; ``classes`` lists every label when the
         first call's ``y`` does not hold them all.
         """
-        X = self._check_X(X)
-        y = self._check_y(y, len(X))
-        groups = self._check_groups(groups, len(X))
-        if not getattr(self, "initialized_", False):
-            self._validate_constraints()
-            self._learn_classes(y if classes is None else np.asarray(classes))
-            self._learn_input_statistics(X)
-            with self._seeded():
-                self.initialize()
-        return self._train(X, y, groups, **fit_params)
+        with self._validated():
+            X = self._check_X(X)
+            y = self._check_y(y, len(X))
+            groups = self._check_groups(groups, len(X))
+            if not getattr(self, "initialized_", False):
+                self._learn_classes(y, classes)
+                self._learn_input_statistics(X)
+                with self._seeded():
+                    self.initialize()
+            return self._train(X, y, groups, **fit_params)
 
     def _train(
         self, X: np.ndarray, y: np.ndarray, groups, *, resume=False, **fit_params

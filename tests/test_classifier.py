@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import sklearn
 import torch
-from conftest import TINY, requires_cuda
+from conftest import TINY, make_patches, requires_cuda
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import Pipeline as ImbPipeline
 from imblearn.under_sampling import RandomUnderSampler
@@ -645,3 +645,55 @@ def test_predictions_do_not_depend_on_batching_or_order(fitted, patches):
     one_by_one.initialize()
     one_by_one.module_.load_state_dict(fitted.module_.state_dict())
     np.testing.assert_allclose(one_by_one.predict_proba(X[:6]), full[:6], atol=1e-5)
+
+
+# -- issue 18's bugs: each test failed before its fix --
+
+
+def _imbalanced(n=48):
+    X, _, _ = make_patches(n=n, n_patients=4)
+    return X, np.array([0] * (3 * n // 4) + [1] * (n // 4))
+
+
+def test_partial_fit_balanced_weights_come_from_y_not_from_classes():
+    X, y = _imbalanced()
+    clf = MLBNInceptionClassifier(
+        **{**TINY, "max_epochs": 1}, class_weight="balanced", train_split=None
+    )
+    clf.partial_fit(X, y, classes=[0, 1])
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
+    np.testing.assert_allclose(clf.class_weight_, expected)
+    assert clf.class_weight_[1] > 1.5 > 1 > clf.class_weight_[0]
+
+
+def test_partial_fit_balanced_needs_every_class_in_y():
+    X, y = _imbalanced()
+    clf = MLBNInceptionClassifier(**TINY, class_weight="balanced", train_split=None)
+    with pytest.raises(ValueError, match=r'"balanced" .*y holds no \[2\]'):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_partial_fit_checks_the_parameters_of_an_initialised_net():
+    X, y = _imbalanced()
+    clf = MLBNInceptionClassifier(**TINY, train_split=None).partial_fit(X, y)
+    clf.set_params(lr=-1.0)
+    with pytest.raises(ValueError, match="'lr' parameter"):
+        clf.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_parameters_are_checked_once_per_call(method, monkeypatch):
+    X, y = _imbalanced()
+    clf = MLBNInceptionClassifier(**TINY, train_split=None)
+    calls = []
+    check = type(clf)._validate_constraints
+
+    def counted(self):
+        calls.append(self)
+        return check(self)
+
+    monkeypatch.setattr(type(clf), "_validate_constraints", counted)
+    getattr(clf, method)(X, y)
+    assert len(calls) == 1
+    clf.initialize()  # a direct call checks them itself
+    assert len(calls) == 2

@@ -16,7 +16,7 @@ from idc_sklearn import (
     PatchNetClassifier,
     PatientValidSplit,
 )
-from idc_sklearn import classifier as classifier_module
+from idc_sklearn import precision as precision_module
 from idc_sklearn._device import has_bfloat16_units
 from idc_sklearn._inference import fold_batchnorm
 from idc_sklearn.classifier import _dihedral_views
@@ -87,7 +87,7 @@ def test_auto_precision_is_bfloat16_only_where_the_device_has_units(
         asked.append(device_type)
         return units
 
-    monkeypatch.setattr(classifier_module, "has_bfloat16_units", has_units)
+    monkeypatch.setattr(precision_module, "has_bfloat16_units", has_units)
     auto = fitted.set_params(precision="auto").predict_proba(X)
     expected = fitted.set_params(precision="bfloat16" if units else "float32")
     np.testing.assert_array_equal(auto, expected.predict_proba(X))
@@ -352,14 +352,17 @@ def test_folded_network_follows_the_weights(data):
     assert np.abs(clf.predict_proba(X) - after).max() > 1e-3
 
 
-def test_inference_networks_are_not_pickled(fitted, data):
+def test_a_model_that_has_predicted_pickles(fitted, data):
+    """The folded network made for predictions is kept apart from the estimator."""
     X, _, _ = data
     expected = fitted.predict_proba(X)
-    assert fitted._inference_networks
-    state = fitted.__getstate__()
-    assert "_inference_networks" not in state
     copy = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(copy.predict_proba(X), expected)
+    assert not any(
+        isinstance(value, torch.nn.Module) and value is not fitted.module_
+        for name, value in vars(fitted).items()
+        if name not in ("module_", "criterion_")
+    )
 
 
 class ConvBatchNormNet(torch.nn.Module):
@@ -384,7 +387,17 @@ class ConvBatchNormNet(torch.nn.Module):
     shutil.which("c++") is None and shutil.which("g++") is None,
     reason="torch.compile's CPU backend needs a C++ compiler; none is on PATH",
 )
-def test_compiled_inference_matches_and_pads_the_last_batch(data):
+def test_compiled_inference_matches_and_pads_the_last_batch(data, monkeypatch):
+    from idc_sklearn import _inference
+
+    compiled = []
+    real_compile = torch.compile
+
+    def counting_compile(*args, **kwargs):
+        compiled.append(kwargs)
+        return real_compile(*args, **kwargs)
+
+    monkeypatch.setattr(_inference.torch, "compile", counting_compile)
     X, y, _ = data
     clf = PatchNetClassifier(
         ConvBatchNormNet,
@@ -399,18 +412,16 @@ def test_compiled_inference_matches_and_pads_the_last_batch(data):
     groups = np.repeat(np.arange(8), len(X) // 8)
     clf.fit(X, y, groups=groups)
     # the validation passes of fit ran the folded network, never a compiled one
-    assert set(clf._inference_networks) == {"fold"}
+    assert compiled == []
     proba = clf.predict_proba(X[:40])  # batches of 16, 16 and 8
-    network = clf._inference_networks["compile"]
-    assert network._batch_size == 16
+    assert len(compiled) == 1 and compiled[0]["options"] == {"freezing": True}
     np.testing.assert_allclose(proba, _eager_proba(clf, X[:40]), atol=1e-5)
     # a prediction on fewer patches runs the same compiled network, padded
-    compiled = network._network
     np.testing.assert_allclose(clf.predict_proba(X[:3]), proba[:3], atol=1e-6)
-    assert network._network is compiled
+    assert len(compiled) == 1
     # new weights, a new compiled network
     clf.partial_fit(X, y, groups=groups)
     np.testing.assert_allclose(
         clf.predict_proba(X[:40]), _eager_proba(clf, X[:40]), atol=1e-5
     )
-    assert network._network is not compiled
+    assert len(compiled) == 2
