@@ -35,6 +35,9 @@ _PUBLIC = {
     "load_idc": "idc_sklearn.datasets",
     "load_idc_sample": "idc_sklearn.datasets",
     "read_patient_split": "idc_sklearn.datasets",
+    "read_patch": "idc_sklearn.datasets",
+    "check_archive_layout": "idc_sklearn.datasets",
+    "idc_sample_file": "idc_sklearn.datasets",
     "make_idc_patches": "idc_sklearn.datasets",
     # baselines: CNNs (torch) and handcrafted features (no torch)
     "JanowczykCNNClassifier": "idc_sklearn.cnn_baselines",

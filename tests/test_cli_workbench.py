@@ -166,7 +166,8 @@ def test_predict_leaves_out_files_that_are_not_patches(trained, tmp_path, capsys
     ]
     err = capsys.readouterr().err
     assert err.startswith("idc-sklearn predict: warning: left out 2 of 3 PNG files")
-    assert "big.png is 16x20 (width x height), larger than the model's 16x16" in err
+    assert "not patches of the model's 16x16 size, e.g. path=" in err
+    assert "big.png' is 16x20 (width x height), larger than 16x16" in err
     (folder / "a_x1_y1.png").unlink()
     assert main([*argv, "-o", str(csv)]) == 1
     err = capsys.readouterr().err

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from idc_sklearn import load_idc, read_patient_split
+from idc_sklearn import check_archive_layout, load_idc, read_patch, read_patient_split
 from idc_sklearn.datasets import _loader
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -449,6 +449,114 @@ def test_bad_arguments_name_argument_value_and_expectation(
 def test_root_must_be_a_path():
     with pytest.raises(TypeError, match="root must be the path"):
         _load(42)
+
+
+# --- read_patch ----------------------------------------------------------------
+
+
+def test_read_patch_reads_each_patch_as_load_idc(
+    idc_sample_root, sample, sample_reflect
+):
+    rows = [0, 500, *np.flatnonzero(sample.frame["path"] == CORNER)]
+    for row in rows:
+        path = idc_sample_root / sample.frame["path"][row]
+        np.testing.assert_array_equal(read_patch(path), sample.data[row])
+        reflected = read_patch(str(path), pad="reflect")
+        np.testing.assert_array_equal(reflected, sample_reflect.data[row])
+
+
+def test_read_patch_converts_to_rgb_as_load_idc(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (50, 50, 3), dtype=np.uint8)
+    Image.fromarray(rgb).convert("RGBA").save(tmp_path / "rgba.png")
+    np.testing.assert_array_equal(read_patch(tmp_path / "rgba.png"), rgb)
+    values = np.arange(2500, dtype=np.uint16).reshape(50, 50) * 26
+    Image.fromarray(values).save(tmp_path / "gray16.png")
+    patch = read_patch(tmp_path / "gray16.png")
+    assert patch.dtype == np.uint8 and patch.shape == (50, 50, 3)
+    np.testing.assert_array_equal(patch[:, :, 1], np.rint(values / 257))
+
+
+def test_read_patch_fills_a_smaller_patch_to_patch_size(tmp_path):
+    Image.new("RGB", (12, 10), (9, 8, 7)).save(tmp_path / "edge.png")
+    patch = read_patch(tmp_path / "edge.png", patch_size=(16, 20))
+    assert patch.shape == (16, 20, 3)
+    assert (patch[:10, :12] == (9, 8, 7)).all() and not patch[10:].any()
+    assert not patch[:, 12:].any()
+    square = read_patch(tmp_path / "edge.png", patch_size=np.int64(12))
+    assert square.shape == (12, 12, 3)
+
+
+def test_read_patch_expands_the_home_folder(tmp_path, monkeypatch):
+    Image.new("RGB", (50, 50), "pink").save(tmp_path / "patch.png")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert (read_patch("~/patch.png") == (255, 192, 203)).all()
+
+
+def test_read_patch_refuses_files_that_are_not_patches(tmp_path):
+    Image.new("RGB", (64, 50)).save(tmp_path / "big.png")
+    with pytest.raises(ValueError, match=r"path='.*big\.png' is 64x50 .*than 50x50"):
+        read_patch(tmp_path / "big.png")
+    Image.new("RGB", (30, 40)).save(tmp_path / "edge.png")
+    with pytest.raises(ValueError, match=r"edge\.png' is an edge patch .*'drop'"):
+        read_patch(tmp_path / "edge.png", pad="drop")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(
+        ValueError, match="empty.png' cannot be read: the file is empty"
+    ):
+        read_patch(tmp_path / "empty.png")
+    (tmp_path / "text.png").write_text("not a PNG")
+    with pytest.raises(ValueError, match="cannot be read as a PNG image"):
+        read_patch(tmp_path / "text.png")
+    with pytest.raises(FileNotFoundError, match="path='.*nowhere.png' does not exist"):
+        read_patch(tmp_path / "nowhere.png")
+
+
+@pytest.mark.parametrize(
+    ("argument", "error", "match"),
+    [
+        ({"path": 7}, TypeError, "path must be a str or path-like; got int 7"),
+        ({"pad": "edge"}, ValueError, "pad must be one of .*; got 'edge'"),
+        ({"patch_size": 0}, ValueError, r"patch_size must be .*; got 0\."),
+        ({"patch_size": (50,)}, ValueError, r"patch_size must be .*; got \(50,\)"),
+        ({"patch_size": True}, ValueError, "patch_size must be .*; got True"),
+        ({"patch_size": 50.0}, ValueError, r"patch_size must be .*; got 50\.0"),
+    ],
+)
+def test_read_patch_bad_arguments_are_named(tmp_path, argument, error, match):
+    Image.new("RGB", (50, 50)).save(tmp_path / "patch.png")
+    kwargs = {"path": tmp_path / "patch.png", **argument}
+    with pytest.raises(error, match=match):
+        read_patch(kwargs.pop("path"), **kwargs)
+
+
+# --- check_archive_layout --------------------------------------------------------
+
+
+def test_check_archive_layout_returns_the_patients(idc_sample_root, sample, tmp_path):
+    assert check_archive_layout(idc_sample_root) == sorted(
+        sample.frame["patient"].unique()
+    )
+    nested = tmp_path / _loader.NESTED_ARCHIVE_DIR
+    for folder in ("9/0", f"{_loader.NESTED_ARCHIVE_DIR}/10/1", "11/1"):
+        (tmp_path / folder).mkdir(parents=True)
+    assert check_archive_layout(str(tmp_path)) == ["10", "11", "9"]
+    assert check_archive_layout(nested) == ["10"]
+
+
+def test_check_archive_layout_names_root_and_what_it_holds(tmp_path):
+    Image.new("RGB", (50, 50)).save(tmp_path / "a.png")
+    (tmp_path / "8863").mkdir()
+    with pytest.raises(ValueError, match="holds no patient folders") as info:
+        check_archive_layout(tmp_path)
+    message = str(info.value)
+    assert f"root={str(tmp_path)!r}" in message and "<patient>/<0|1>/" in message
+    assert "It holds '8863', 'a.png'." in message
+    with pytest.raises(NotADirectoryError, match=r"root='.*a\.png' is a file"):
+        check_archive_layout(tmp_path / "a.png")
+    with pytest.raises(FileNotFoundError, match="root='.*nowhere' does not exist"):
+        check_archive_layout(tmp_path / "nowhere")
+    with pytest.raises(TypeError, match="root must be the path .*; got list"):
+        check_archive_layout([tmp_path])
 
 
 # --- read_patient_split ------------------------------------------------------

@@ -93,17 +93,13 @@ def _versions() -> list[tuple[str, str]]:
 
 
 def _sample_file() -> str:
-    from importlib import resources
+    from idc_sklearn.datasets import idc_sample_file
 
-    # Private, for want of a public answer: load_idc_sample would read the whole
-    # file to tell whether it is there; this line needs only its name and size.
-    from idc_sklearn.datasets._sample import SAMPLE_FILE
-
-    file = resources.files("idc_sklearn.datasets") / "data" / SAMPLE_FILE
+    file = idc_sample_file()
     if not file.is_file():
-        return f"missing ({SAMPLE_FILE}; reinstall idc_sklearn)"
+        return f"missing ({file.name}; reinstall idc_sklearn)"
     size = os.path.getsize(str(file))
-    return f"present ({SAMPLE_FILE}, {size / 1e6:.1f} MB; --data sample)"
+    return f"present ({file.name}, {size / 1e6:.1f} MB; --data sample)"
 
 
 def _data_summary(args) -> list[str]:

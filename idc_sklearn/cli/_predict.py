@@ -81,18 +81,13 @@ def add_parser(commands) -> None:
 
 def _is_archive(folder: Path) -> bool:
     """Whether ``folder`` holds patient folders with 0/ or 1/ class folders."""
-    # Private, for want of a public answer: load_idc would tell by reading every
-    # file. Its name of the archive's nested copy keeps this test in step with it.
-    from idc_sklearn.datasets._loader import NESTED_ARCHIVE_DIR
+    from idc_sklearn.datasets import check_archive_layout
 
-    bases = [folder, folder / NESTED_ARCHIVE_DIR]
-    return any(
-        (entry / "0").is_dir() or (entry / "1").is_dir()
-        for base in bases
-        if base.is_dir()
-        for entry in base.iterdir()
-        if entry.is_dir() and not entry.name.startswith(".")
-    )
+    try:
+        check_archive_layout(folder)
+    except ValueError:
+        return False
+    return True
 
 
 def _png_files(folder: Path) -> list[Path]:
@@ -138,32 +133,29 @@ def _read_png_folder(args, folder: Path, patch_shape):
             "are read as RGB"
         )
     # The archive loader's decoder (16-bit grayscale, palettes, alpha, empty and
-    # broken files), here into the model's patch size; a skipped file's row is
-    # written over by the next one.
-    from idc_sklearn.datasets._loader import _read_patch
+    # broken files), here into the model's patch size.
+    from idc_sklearn.datasets import read_patch
 
     data = np.zeros((len(files), height, width, 3), dtype=np.uint8)
     kept, skipped = [], []
     bar = tqdm(files, desc="reading", unit="file", disable=args.quiet, leave=False)
-    size_name = f"the model's {width}x{height} patches"
     for file in bar:
-        *_, reason = _read_patch(
-            str(file), data[len(kept)], "zero", size_name=size_name
-        )
-        if reason is not None:
-            skipped.append((file, reason))
+        try:
+            data[len(kept)] = read_patch(file, patch_size=(height, width))
+        except ValueError as exc:
+            skipped.append(str(exc).rstrip("."))
             continue
         kept.append(file)
     if skipped:
-        example = "e.g. {} {}".format(*skipped[0])
+        example = f"e.g. {skipped[0]}"
         if not kept:
             raise CommandError(
                 f"PATH {args.path}: none of its {len(files)} PNG files is a patch "
                 f"of the model, {example}"
             )
         warnings.warn(
-            f"left out {len(skipped)} of {len(files)} PNG files under {args.path}, "
-            f"{example}",
+            f"left out {len(skipped)} of {len(files)} PNG files under {args.path} "
+            f"that are not patches of the model's {width}x{height} size, {example}",
             UserWarning,
             stacklevel=2,
         )

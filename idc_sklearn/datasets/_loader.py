@@ -25,10 +25,11 @@ from tqdm.auto import tqdm
 
 from idc_sklearn._files import ChecksumWriter, atomic_write, file_checksum
 
+from ._frame import FRAME_COLUMNS, make_frame
+
 PATCH_SIZE = 50
 NESTED_ARCHIVE_DIR = "IDC_regular_ps50_idx5"
 PAD_MODES = ("zero", "reflect", "drop")
-FRAME_COLUMNS = ("patient", "x", "y", "target", "path", "height", "width")
 EXPECTED_LAYOUT = (
     "<root>/<patient>/<0|1>/<patient>_idx5_x<X>_y<Y>_class<0|1>.png, where root is "
     "the folder holding the patient folders or the archive's top folder"
@@ -69,6 +70,87 @@ def _layout_error(root: Path, problem: str) -> ValueError:
     return ValueError(
         f"root={str(root)!r} {problem}; expected {EXPECTED_LAYOUT}.{found}"
     )
+
+
+def _folder(entry) -> Path:
+    """The path ``entry`` as an absolute path, or an error unless it is a folder."""
+    path = Path(os.path.abspath(os.path.expanduser(entry)))
+    if not path.exists():
+        raise FileNotFoundError(
+            f"root={str(path)!r} does not exist; expected {EXPECTED_LAYOUT}."
+        )
+    if not path.is_dir():
+        raise NotADirectoryError(
+            f"root={str(path)!r} is a file, not a folder; expected {EXPECTED_LAYOUT}."
+        )
+    return path
+
+
+def _archive_patients(root: Path) -> dict[str, list[Path]]:
+    """:func:`_patient_dirs` of ``root``, or an error saying what it holds instead."""
+    found = _patient_dirs(root)
+    if not found:
+        raise _layout_error(
+            root, "holds no patient folders with 0/ or 1/ class folders"
+        )
+    return found
+
+
+def check_archive_layout(root: str | os.PathLike) -> list[str]:
+    """Check that a folder is laid out as the IDC archive; return its patients.
+
+    The check :func:`load_idc` makes of each of its folders before it reads a file:
+    ``root`` holds patient folders, each with a ``0`` or ``1`` class folder, at its
+    top level or in the archive's nested copy ``IDC_regular_ps50_idx5/``. Only the
+    folders are looked at, not the files in them, so it takes milliseconds on the
+    whole archive.
+
+    Parameters
+    ----------
+    root : str or path-like
+        The folder that holds the patient folders, or the archive's top folder.
+
+    Returns
+    -------
+    patients : list of str
+        The patient ids (the names of the patient folders), sorted.
+
+    Raises
+    ------
+    TypeError
+        If ``root`` is not a str or path-like.
+    FileNotFoundError
+        If ``root`` does not exist.
+    NotADirectoryError
+        If ``root`` is a file.
+    ValueError
+        If ``root`` holds no patient folders; the message lists what it holds.
+
+    See Also
+    --------
+    load_idc : Read the patches of such a folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from idc_sklearn.datasets import check_archive_layout
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for folder in ("8863/0", "8863/1", "8864/1"):
+    ...     (root / folder).mkdir(parents=True)
+    >>> check_archive_layout(root)
+    ['8863', '8864']
+    >>> check_archive_layout(root / "8863")
+    Traceback (most recent call last):
+    ...
+    ValueError: root='.../8863' holds no patient folders with 0/ or 1/ class folders; expected ... It holds '0', '1'.
+    """  # noqa: E501
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(
+            "root must be the path of an IDC archive folder, a str or path-like; "
+            f"got {type(root).__name__} {root!r}."
+        )
+    return sorted(_archive_patients(_folder(root)))
 
 
 def _patient_dirs(root: Path) -> dict[str, list[Path]]:
@@ -230,14 +312,12 @@ def _fingerprint(files, pad: str, patients: list[str] | None) -> str:
     return digest.hexdigest()
 
 
-def _read_patch(
-    path: str, out: np.ndarray, pad: str, *, size_name: str | None = None
-) -> tuple[int, int, str | None]:
+def _read_patch(path: str, out: np.ndarray, pad: str) -> tuple[int, int, str | None]:
     """Decode one PNG into ``out``; return (height, width, why skipped).
 
     ``out`` is ``(rows, cols, 3)``, (50, 50, 3) for the archive; a smaller PNG is
-    padded to it, a larger one skipped (``size_name`` names the size in the
-    reason). ``why skipped`` is None for a loaded patch and a reason otherwise.
+    padded to it, a larger one skipped. ``why skipped`` is None for a loaded patch
+    and a reason otherwise.
     """
     rows, cols = out.shape[:2]
     try:
@@ -247,18 +327,15 @@ def _read_patch(
                 return (
                     height,
                     width,
-                    (
-                        f"is {width}x{height} (width x height), larger than "
-                        f"{size_name or f'{cols}x{rows}'}"
-                    ),
+                    f"is {width}x{height} (width x height), larger than {cols}x{rows}",
                 )
             if (height, width) != (rows, cols) and pad == "drop":
                 return (
                     height,
                     width,
                     (
-                        f"edge patch of {width}x{height} (width x height) left out "
-                        "(pad='drop')"
+                        f"is an edge patch of {width}x{height} (width x height), "
+                        "left out (pad='drop')"
                     ),
                 )
             im.load()
@@ -289,6 +366,107 @@ def _read_patch(
             out[:] = 0
         out[:height, :width] = patch
     return height, width, None
+
+
+def _check_pad(pad) -> None:
+    if not isinstance(pad, str) or pad not in PAD_MODES:
+        raise ValueError(
+            f"pad must be one of {', '.join(repr(m) for m in PAD_MODES)}; got {pad!r}."
+        )
+
+
+def read_patch(
+    path: str | os.PathLike,
+    *,
+    pad: str = "zero",
+    patch_size: int | tuple[int, int] = PATCH_SIZE,
+) -> np.ndarray:
+    """Read one patch PNG the way :func:`load_idc` reads each of the archive's.
+
+    The patch comes back RGB: a palette or 8-bit grayscale PNG is converted, a
+    16-bit grayscale one scaled to 0-255 (not clipped), an alpha channel dropped (not
+    blended, as MATLAB's and OpenCV's readers do). A patch smaller than
+    ``patch_size``, as the archive's edge patches are, is filled to it as ``pad``
+    says; a larger one is refused.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The PNG file; a leading ``~`` is expanded, as by :func:`load_idc`.
+    pad : {"zero", "reflect", "drop"}, default="zero"
+        For a patch smaller than ``patch_size``: ``"zero"`` pastes it top-left
+        into zeros (the authors' choice), ``"reflect"`` fills the rest by
+        reflection, ``"drop"`` refuses it (``load_idc`` leaves such patches out).
+    patch_size : int or (int, int), default=50
+        Height and width of the patch returned; the archive's patches are 50x50.
+
+    Returns
+    -------
+    patch : ndarray of shape (height, width, 3), uint8
+        The patch, channels last, on the 0-255 scale.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a str or path-like.
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``pad`` or ``patch_size`` is not one of the values above, or if the
+        file is not a patch of ``patch_size``: empty, not a PNG, truncated or
+        unreadable, larger than ``patch_size``, or smaller with ``pad="drop"``.
+        The message names the file and says which, in the words of ``load_idc``'s
+        ``skipped``.
+
+    See Also
+    --------
+    load_idc : Every patch of the archive, read this way in parallel.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from idc_sklearn.datasets import read_patch
+    >>> file = Path(tempfile.mkdtemp()) / "edge.png"
+    >>> Image.fromarray(np.full((40, 30, 3), 200, np.uint8)).save(file)
+    >>> patch = read_patch(file)
+    >>> patch.shape, patch.dtype, patch[39, 29].tolist(), patch[40, 30].tolist()
+    ((50, 50, 3), dtype('uint8'), [200, 200, 200], [0, 0, 0])
+    >>> read_patch(file, patch_size=(32, 32))
+    Traceback (most recent call last):
+    ...
+    ValueError: path='.../edge.png' is 30x40 (width x height), larger than 32x32.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must be a str or path-like; got {type(path).__name__} {path!r}."
+        )
+    _check_pad(pad)
+    size = (
+        (patch_size,) * 2 if isinstance(patch_size, (int, np.integer)) else patch_size
+    )
+    if not (
+        isinstance(size, (tuple, list))
+        and len(size) == 2
+        and all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0
+            for n in size
+        )
+    ):
+        raise ValueError(
+            "patch_size must be a positive int or a (height, width) pair of them; "
+            f"got {patch_size!r}."
+        )
+    file = os.path.expanduser(os.fspath(path))
+    if not os.path.exists(file):
+        raise FileNotFoundError(f"path={file!r} does not exist.")
+    patch = np.empty((*map(int, size), 3), dtype=np.uint8)
+    *_, reason = _read_patch(file, patch, pad)
+    if reason is not None:
+        raise ValueError(f"path={file!r} {reason}.")
+    return patch
 
 
 def _decode_chunk(paths: list[str], pad: str):
@@ -362,22 +540,6 @@ def _compact(data: np.ndarray, keep: np.ndarray) -> np.ndarray:
         data[start : start + len(rows)] = data[rows]
     data.resize((len(kept), *data.shape[1:]), refcheck=False)
     return data
-
-
-def _make_frame(records, heights, widths) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            "patient": pd.Series([r[0] for r in records], dtype=str),
-            "x": np.array([r[2] for r in records], dtype=np.int64),
-            "y": np.array([r[3] for r in records], dtype=np.int64),
-            "target": np.array([r[1] for r in records], dtype=np.int64),
-            "path": pd.Series([r[4] for r in records], dtype=str),
-            "height": np.asarray(heights, dtype=np.int64),
-            "width": np.asarray(widths, dtype=np.int64),
-        },
-        columns=list(FRAME_COLUMNS),
-    )
-    return frame
 
 
 def _describe(frame: pd.DataFrame, root: str, pad: str, skipped, n_dropped: int):
@@ -532,10 +694,7 @@ def _read_cache(cache: Path, manifest, *, verify: bool = True):
 
 
 def _check_args(pad, n_jobs, progress, return_X_y, cache) -> None:
-    if not isinstance(pad, str) or pad not in PAD_MODES:
-        raise ValueError(
-            f"pad must be one of {', '.join(repr(m) for m in PAD_MODES)}; got {pad!r}."
-        )
+    _check_pad(pad)
     if n_jobs is not None and (
         isinstance(n_jobs, bool)
         or not isinstance(n_jobs, (int, np.integer))
@@ -736,16 +895,7 @@ def _check_roots(root) -> list[Path]:
                 "root must hold paths of IDC archive folders; got "
                 f"{entry!r} of type {type(entry).__name__}."
             )
-        path = Path(os.path.abspath(os.path.expanduser(entry)))
-        if not path.exists():
-            raise FileNotFoundError(
-                f"root={str(path)!r} does not exist; expected {EXPECTED_LAYOUT}."
-            )
-        if not path.is_dir():
-            raise NotADirectoryError(
-                f"root={str(path)!r} is a file, not a folder; "
-                f"expected {EXPECTED_LAYOUT}."
-            )
+        path = _folder(entry)
         if path not in roots:
             roots.append(path)
     return roots
@@ -760,12 +910,7 @@ def _list_files(roots: list[Path], common: Path, patients):
     """
     folders: dict[str, list[Path]] = {}
     for root in roots:
-        found = _patient_dirs(root)
-        if not found:
-            raise _layout_error(
-                root, "holds no patient folders with 0/ or 1/ class folders"
-            )
-        for patient, paths in found.items():
+        for patient, paths in _archive_patients(root).items():
             folders.setdefault(patient, []).extend(paths)
     root = common
     selected = _check_patients(patients, folders)
@@ -796,10 +941,17 @@ def _decode_files(root: Path, files, pad: str, n_jobs, progress: bool):
     unread = [(f[3], r) for f, r in zip(files, reasons, strict=True) if r is not None]
     if not keep.all():
         data = _compact(data, keep)
-    records = [
-        (f[0], f[1], f[4], f[5], f[3]) for f, k in zip(files, keep, strict=True) if k
-    ]
-    return data, _make_frame(records, heights[keep], widths[keep]), unread
+    kept = [f for f, k in zip(files, keep, strict=True) if k]
+    frame = make_frame(
+        patient=[f[0] for f in kept],
+        target=[f[1] for f in kept],
+        x=[f[4] for f in kept],
+        y=[f[5] for f in kept],
+        path=[f[3] for f in kept],
+        height=heights[keep],
+        width=widths[keep],
+    )
+    return data, frame, unread
 
 
 def read_patient_split(folder: str | os.PathLike) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._loader import _make_frame
+from ._frame import make_frame
 
 SAMPLE_FILE = "idc_sample.npz"
 DESCR_FILE = "idc_sample.rst"
@@ -34,16 +34,44 @@ def _resource(name: str):
     return resources.files(__package__) / "data" / name
 
 
+def idc_sample_file():
+    """The file :func:`load_idc_sample` reads, in the installed package.
+
+    Its name and size say whether the sample is there without reading it (reading
+    it takes about a second).
+
+    Returns
+    -------
+    file : importlib.resources.abc.Traversable
+        ``data/idc_sample.npz`` of the installed ``idc_sklearn.datasets``, a
+        :class:`pathlib.Path` in an ordinary installation; ``file.is_file()`` is
+        False where it is missing.
+
+    See Also
+    --------
+    load_idc_sample : Read the sample.
+
+    Examples
+    --------
+    >>> from idc_sklearn.datasets import idc_sample_file
+    >>> file = idc_sample_file()
+    >>> file.name, file.is_file()
+    ('idc_sample.npz', True)
+    """
+    return _resource(SAMPLE_FILE)
+
+
 def _read_arrays() -> dict[str, np.ndarray]:
     """Read every member of SAMPLE_FILE afresh: the caller owns (and may write) them."""
+    file = idc_sample_file()
     try:
-        with _resource(SAMPLE_FILE).open("rb") as f, np.load(f) as archive:
+        with file.open("rb") as f, np.load(f) as archive:
             return {name: archive[name] for name in SAMPLE_ARRAYS}
     except FileNotFoundError:
         raise FileNotFoundError(
             f"{SAMPLE_FILE} is missing from the installed idc_sklearn.datasets "
-            f"package (expected at {_resource(SAMPLE_FILE)}); reinstall idc_sklearn "
-            "or rebuild it with scripts/build_idc_sample.py."
+            f"package (expected at {file}); reinstall idc_sklearn or rebuild it "
+            "with scripts/build_idc_sample.py."
         ) from None
 
 
@@ -98,6 +126,7 @@ def load_idc_sample(
     See Also
     --------
     load_idc : The whole archive (277,524 patches) or any folder of it.
+    idc_sample_file : The file it reads.
     make_idc_patches : A synthetic IDC-like dataset with the same Bunch.
 
     Notes
@@ -127,12 +156,13 @@ def load_idc_sample(
     target = arrays["target"].astype(np.int64, copy=False)
     if return_X_y:
         return data, target
-    columns = (arrays[name].tolist() for name in ("patient", "target", "x", "y"))
-    records = [
-        (patient, label, x, y, sample_path(patient, label, x, y))
-        for patient, label, x, y in zip(*columns, strict=True)
-    ]
-    frame = _make_frame(records, arrays["height"], arrays["width"])
+    columns = {name: arrays[name].tolist() for name in ("patient", "target", "x", "y")}
+    frame = make_frame(
+        **columns,
+        path=list(map(sample_path, *columns.values())),
+        height=arrays["height"],
+        width=arrays["width"],
+    )
     return Bunch(
         data=data,
         target=target,

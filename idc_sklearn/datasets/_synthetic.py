@@ -12,12 +12,11 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ._loader import FRAME_COLUMNS
+from ._frame import make_frame
 
 # The archive's patches sit on a 50-pixel grid whose first patch is at x = y = 1.
 GRID_STEP = 50
@@ -622,17 +621,14 @@ def make_idc_patches(
     names = np.array([f"synth{p:0{width}d}" for p in range(n_patients)], dtype=object)
     groups = names[layout["patient"]]
     target = params["label"]
-    frame = pd.DataFrame(
-        {
-            "patient": pd.Series(groups, dtype=str),
-            "x": GRID_ORIGIN + GRID_STEP * layout["col"].astype(np.int64),
-            "y": GRID_ORIGIN + GRID_STEP * layout["row"].astype(np.int64),
-            "target": target,
-            "path": pd.Series([""] * n, dtype=str),
-            "height": np.full(n, size, dtype=np.int64),
-            "width": np.full(n, size, dtype=np.int64),
-        },
-        columns=list(FRAME_COLUMNS),
+    frame = make_frame(
+        patient=groups,
+        target=target,
+        x=GRID_ORIGIN + GRID_STEP * layout["col"].astype(np.int64),
+        y=GRID_ORIGIN + GRID_STEP * layout["row"].astype(np.int64),
+        path=[""] * n,
+        height=np.full(n, size),
+        width=np.full(n, size),
     )
     descr = (
         "Synthetic IDC-like H&E patches (make_idc_patches)\n"
