@@ -1,4 +1,8 @@
-"""The ``device="auto"`` parameter of the CNN estimators, in one place.
+"""The ``device="auto"`` parameter of the CNN estimators, and every device check.
+
+The estimators' ``device`` and the command line's ``--device`` are checked here:
+the names known (:func:`is_device_name`), and whether the device asked for is on
+this machine (:func:`absent_device`, :func:`check_device`).
 
 Two names, two meanings:
 
@@ -19,20 +23,36 @@ the tensors and warns); ``device_`` then says ``"cpu"`` and ``device`` keeps
 from __future__ import annotations
 
 import functools
-
-import torch
+import re
 
 __all__ = [
+    "DEVICE_NAMES",
     "AutoDeviceMixin",
+    "absent_device",
     "check_device",
     "has_bfloat16_units",
+    "is_device_name",
     "resolve_device",
 ]
+
+# torch is imported inside the functions: the command line checks its --device
+# option with this module before it loads torch.
+#: The devices by name, as the command line's ``--device`` takes them; the
+#: estimators' ``device`` also takes a ``torch.device``.
+DEVICE_NAMES = "auto, cpu, cuda, cuda:<index> or mps"
+_DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def is_device_name(text) -> bool:
+    """Whether ``text`` is one of :data:`DEVICE_NAMES` (checked without torch)."""
+    return isinstance(text, str) and _DEVICE_NAME.fullmatch(text) is not None
 
 
 def resolve_device(device) -> str:
     """Turn ``"auto"`` into ``"cuda"`` where a GPU is present, else ``"cpu"``."""
     if device == "auto":
+        import torch
+
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
 
@@ -46,6 +66,8 @@ def has_bfloat16_units(device_type: str) -> bool:
     later). Elsewhere bfloat16 is emulated: measured 4x slower than float32 on an AMD
     EPYC without either (docs/benchmarks.md).
     """
+    import torch
+
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device_type == "cpu":
@@ -55,26 +77,46 @@ def has_bfloat16_units(device_type: str) -> bool:
     return False
 
 
-def check_device(device) -> None:
-    """Raise a ValueError naming ``device`` unless torch understands it."""
+def absent_device(device) -> str | None:
+    """Why ``device`` is not on this machine, or None where it is.
+
+    ``device`` is ``"auto"`` (always present) or a name or ``torch.device`` that
+    torch parses. A CUDA device beyond the GPUs torch sees and ``"mps"`` where
+    Apple's GPU is not available are absent.
+    """
     if device == "auto":
-        return
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            'device must be "auto", "cpu", "cuda", "cuda:<index>" or a '
-            f"torch.device; got {device!r}."
-        ) from exc
+        return None
+    import torch
+
+    parsed = torch.device(device)
     if parsed.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if (parsed.index or 0) >= count:
-            found = f"{count} CUDA device(s)" if count else "no CUDA device"
-            raise ValueError(
-                f"device={device!r} asks for a CUDA device this machine does not "
-                f'have: torch sees {found}. Use device="auto" (CUDA where '
-                'present, else the CPU) or "cpu".'
-            )
+            return f"this machine has {count} CUDA GPU(s)"
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        return "MPS (Apple's GPU) is not available on this machine"
+    return None
+
+
+def check_device(device) -> None:
+    """Raise a ValueError naming ``device`` unless torch parses it and it is here."""
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            'device must be "auto", "cpu", "cuda", "cuda:<index>", "mps" or a '
+            f"torch.device; got {device!r}."
+        ) from exc
+    why = absent_device(device)
+    if why is not None:
+        raise ValueError(
+            f"device={device!r} asks for a device this machine does not have: "
+            f'{why}. Use device="auto" (CUDA where present, else the CPU) or "cpu".'
+        )
 
 
 class AutoDeviceMixin:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import sys
 import warnings
 from pathlib import Path
+
+from idc_sklearn._device import DEVICE_NAMES, absent_device, is_device_name
 
 PROG = "idc-sklearn"
 # --data names the built-in data by these words, anything else is a folder.
@@ -18,7 +19,6 @@ SAMPLE, SYNTHETIC = "sample", "synthetic"
 DEFAULT_N_PATIENTS = 12
 DEFAULT_PATCHES_PER_PATIENT = 60
 DEFAULT_PATCH_SIZE = 50
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 class CommandError(Exception):
@@ -48,11 +48,9 @@ def positive_int(minimum: int):
 
 
 def device_name(text: str) -> str:
-    """An argparse type: a device name torch would accept."""
-    if not _DEVICE.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"expected auto, cpu, cuda, cuda:<index> or mps; got {text!r}"
-        )
+    """An argparse type: one of the device names of ``idc_sklearn._device``."""
+    if not is_device_name(text):
+        raise argparse.ArgumentTypeError(f"expected {DEVICE_NAMES}; got {text!r}")
     return text
 
 
@@ -137,18 +135,9 @@ def check_output(option: str, path: str) -> Path:
 
 def check_device(parser, device: str) -> None:
     """Fail before any work where the requested device is absent (a usage error)."""
-    import torch
-
-    if device.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(device.partition(":")[2] or 0)
-        if index >= count:
-            parser.error(
-                f"--device {device}: this machine has {count} CUDA GPU(s); "
-                "use --device cpu or auto"
-            )
-    elif device == "mps" and not torch.backends.mps.is_available():
-        parser.error("--device mps: MPS is not available; use --device cpu or auto")
+    why = absent_device(device)
+    if why is not None:
+        parser.error(f"--device {device}: {why}; use --device cpu or auto")
 
 
 # --- data ---------------------------------------------------------------------------
