@@ -24,12 +24,14 @@ _PUBLIC = {
     "EpochResampler": "idc_sklearn.resampling",
     "BatchNormRecalibration": "idc_sklearn.callbacks",
     "default_callbacks": "idc_sklearn.callbacks",
+    "TrainingCheckpoint": "idc_sklearn.checkpoint",
     # data-parallel training through Accelerate (imports accelerate)
     "AcceleratedMLBNInceptionClassifier": "idc_sklearn.accelerated",
     "AcceleratePatchNetMixin": "idc_sklearn.accelerated",
     # training-time augmentation (torch only)
     "augment_batch": "idc_sklearn.augmentation",
     "dihedral": "idc_sklearn.augmentation",
+    "dihedral_views": "idc_sklearn.augmentation",
     "hed_jitter": "idc_sklearn.augmentation",
     # data
     "load_idc": "idc_sklearn.datasets",

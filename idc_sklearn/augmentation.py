@@ -25,7 +25,13 @@ from numbers import Real
 import numpy as np
 import torch
 
-__all__ = ["AUGMENT_MODES", "augment_batch", "dihedral", "hed_jitter"]
+__all__ = [
+    "AUGMENT_MODES",
+    "augment_batch",
+    "dihedral",
+    "dihedral_views",
+    "hed_jitter",
+]
 
 AUGMENT_MODES = (None, "dihedral", "hed", "all")
 
@@ -78,6 +84,44 @@ def _stain_matrices(
         torch.as_tensor(np.asarray(hed_from_rgb), dtype=dtype, device=device),
         torch.as_tensor(np.asarray(rgb_from_hed), dtype=dtype, device=device),
     )
+
+
+def dihedral_views(x: torch.Tensor, dims: tuple[int, int] = (2, 3)):
+    """Every dihedral view of a batch, in a fixed order: 8, or 4 for non-square.
+
+    The deterministic counterpart of :func:`dihedral`, for test-time augmentation:
+    the products of transposing (square patches only), flipping the rows and
+    flipping the columns.
+
+    Parameters
+    ----------
+    x : tensor
+        A batch whose spatial axes are ``dims``: ``(2, 3)`` for
+        ``(n, channels, height, width)``, ``(1, 2)`` for channels-last
+        ``(n, height, width, channels)``.
+    dims : (int, int), default=(2, 3)
+
+    Yields
+    ------
+    tensor
+        Each view; the second is ``x`` itself.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.arange(4.0).reshape(1, 1, 2, 2)
+    >>> views = list(dihedral_views(x))
+    >>> len(views), bool(torch.equal(views[1], x))
+    (8, True)
+    """
+    rows, cols = dims
+    square = x.shape[rows] == x.shape[cols]
+    for transposed in (False, True) if square else (False,):
+        base = x.transpose(rows, cols) if transposed else x
+        for flip_rows in (False, True):
+            flipped = base.flip(rows) if flip_rows else base
+            yield flipped.flip(cols)
+            yield flipped
 
 
 def dihedral(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

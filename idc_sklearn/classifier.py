@@ -14,7 +14,7 @@ import contextvars
 import numbers
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -36,7 +36,7 @@ from torch.utils.data import Dataset
 
 from idc_sklearn._device import AutoDeviceMixin, check_device, resolve_device
 from idc_sklearn._inference import INFERENCE_MODES, inference_network
-from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch
+from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch, dihedral_views
 from idc_sklearn.batching import (
     NORMALIZE_MODES,
     PatchDataLoader,
@@ -84,20 +84,6 @@ def _options(modes) -> list:
     return [StrOptions(names), None] if None in modes else [StrOptions(names)]
 
 
-def _dihedral_views(x: torch.Tensor) -> Iterator[torch.Tensor]:
-    """The 8 flips and 90-degree rotations of a ``(n, h, w, c)`` batch.
-
-    4 for non-square patches (the views that keep the shape).
-    """
-    square = x.shape[1] == x.shape[2]
-    for transposed in (False, True) if square else (False,):
-        base = x.transpose(1, 2) if transposed else x
-        for rows in (False, True):
-            flipped = base.flip(1) if rows else base
-            yield flipped.flip(2)
-            yield flipped
-
-
 class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifier):
     """A CNN on image patches as a scikit-learn classifier.
 
@@ -138,6 +124,11 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         :mod:`idc_sklearn.augmentation`): the 8 dihedral views (flips and
         90-degree rotations), HED colour jitter (stain variation), or both.
         Seeded by ``random_state``; never applied when predicting.
+    hed_sigma : float in [0, 1), default=0.05
+        The strength of the HED jitter (``augment="hed"`` or ``"all"``): each
+        stain's concentration is scaled by a factor in ``[1 - hed_sigma, 1 +
+        hed_sigma]`` and shifted by up to ``hed_sigma`` (see
+        :func:`idc_sklearn.hed_jitter`).
     tta : bool, default=False
         Test-time augmentation: ``predict_proba`` (and ``predict``) average the
         probabilities of the 8 dihedral views of each patch (flips and 90-degree
@@ -253,6 +244,7 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         class_weight=None,
         resample=None,
         augment=None,
+        hed_sigma=0.05,
         tta=False,
         precision="float32",
         inference="fold",
@@ -276,6 +268,7 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         self.class_weight = class_weight
         self.resample = resample
         self.augment = augment
+        self.hed_sigma = hed_sigma
         self.tta = tta
         self.precision = precision
         self.inference = inference
@@ -337,6 +330,7 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "resample": _options(RESAMPLE_MODES),
         "augment": _options(AUGMENT_MODES),
+        "hed_sigma": [Interval(Real, 0, 1, closed="left")],
         "tta": ["boolean"],
         "precision": [StrOptions(set(PRECISIONS))],
         "inference": [StrOptions(set(INFERENCE_MODES))],
@@ -684,7 +678,9 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         if self.augment is not None and self.module_.training:
             # Augmentation works on float (n, C, H, W) patches on the 0-255 scale;
             # the channels-last view goes on to prepare_batch like stored patches.
-            views = augment_batch(x.permute(0, 3, 1, 2).float(), self.augment)
+            views = augment_batch(
+                x.permute(0, 3, 1, 2).float(), self.augment, hed_sigma=self.hed_sigma
+            )
             x = views.permute(0, 2, 3, 1)
         if predicting and self.tta:
             # The mean of the views' probabilities, taken per batch on the device,
@@ -693,7 +689,7 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
             proba = torch.stack(
                 [
                     self._forward(view, predicting, fit_params).softmax(dim=1)
-                    for view in _dihedral_views(x)
+                    for view in dihedral_views(x, dims=(1, 2))
                 ]
             ).mean(dim=0)
             return proba.log()

@@ -697,3 +697,15 @@ def test_parameters_are_checked_once_per_call(method, monkeypatch):
     assert len(calls) == 1
     clf.initialize()  # a direct call checks them itself
     assert len(calls) == 2
+
+
+def test_hed_sigma_is_a_parameter_that_reaches_the_jitter():
+    X, y, groups = make_patches(n=48, n_patients=4)
+    base = {**TINY, "max_epochs": 1, "augment": "hed", "train_split": None}
+    clf = MLBNInceptionClassifier(**base)
+    assert clf.get_params()["hed_sigma"] == 0.05
+    weak = MLBNInceptionClassifier(**base, hed_sigma=0.0).fit(X, y)
+    strong = clf.set_params(hed_sigma=0.5).fit(X, y)
+    assert not np.allclose(weak.predict_proba(X), strong.predict_proba(X))
+    with pytest.raises(ValueError, match="'hed_sigma' parameter"):
+        MLBNInceptionClassifier(**base, hed_sigma=1.5).fit(X, y)
