@@ -121,7 +121,24 @@ def test_defaults_follow_the_sources_or_say_so():
     assert "Cruz-Roa-style" in CruzRoaCNNClassifier.__doc__
 
 
-@pytest.mark.parametrize("crop", [8, 40, 32.0])
+@pytest.mark.parametrize("crop", [np.int64(16), np.int32(24), np.uint8(32)])
+def test_crop_size_takes_numpy_integers(crop):
+    X = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    clf = JanowczykCNNClassifier(
+        crop_size=crop, patch_shape=(32, 32, 3), max_epochs=1, verbose=0
+    ).fit(X, [0, 1, 0, 1], groups=["a", "b", "c", "d"])
+    assert clf.get_params()["crop_size"] is crop
+    assert clf.mean_image_.shape == (crop, crop, 3)
+    assert clf.predict_proba(X).shape == (4, 2)
+
+
+@pytest.mark.parametrize("network", [JanowczykCNN, CruzRoaCNN])
+def test_networks_take_a_numpy_integer_patch_size(network):
+    net = network(patch_size=np.int64(24)).eval()
+    assert net(torch.zeros(2, 3, 24, 24)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("crop", [8, 40, 32.0, True, np.float64(32)])
 def test_bad_crop_size(crop):
     clf = JanowczykCNNClassifier(crop_size=crop, patch_shape=(32, 32, 3), verbose=0)
     with pytest.raises(ValueError, match="crop_size must be an int from 16"):

@@ -9,6 +9,8 @@ That training control is ours, not the sources': it makes the comparison fair.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -106,24 +108,30 @@ class JanowczykCNNClassifier(PatchNetClassifier):
             **kwargs,
         )
 
-    def _crop_start(self) -> tuple[int, int]:
+    def _crop_window(self) -> tuple[int, int, int]:
+        """The crop's side, top and left; ``crop_size`` is checked here."""
         height, width, _ = check_patch_shape(self.patch_shape)
         crop = self.crop_size
-        if not isinstance(crop, int) or not 16 <= crop <= min(height, width):
+        if (
+            isinstance(crop, bool)
+            or not isinstance(crop, numbers.Integral)
+            or not 16 <= crop <= min(height, width)
+        ):
             raise ValueError(
                 f"crop_size must be an int from 16 to the patch side "
                 f"{min(height, width)}; got {crop!r}."
             )
+        crop = int(crop)
         # The released MATLAB script's centre: rows 8..39 of a 50-pixel side.
-        return max((height - crop - 1) // 2, 0), max((width - crop - 1) // 2, 0)
+        return crop, max((height - crop - 1) // 2, 0), max((width - crop - 1) // 2, 0)
 
     def _crop(self, x):
-        top, left = self._crop_start()
-        return x[:, top : top + self.crop_size, left : left + self.crop_size]
+        crop, top, left = self._crop_window()
+        return x[:, top : top + crop, left : left + crop]
 
     def _learn_input_statistics(self, X: np.ndarray) -> None:
-        self._crop_start()  # validates crop_size
-        total = np.zeros((self.crop_size, self.crop_size, X.shape[3]))
+        crop, _, _ = self._crop_window()
+        total = np.zeros((crop, crop, X.shape[3]))
         for start in range(0, len(X), _CHUNK):
             total += self._crop(X[start : start + _CHUNK]).sum(axis=0, dtype=np.float64)
         mean = total / len(X)
@@ -132,11 +140,8 @@ class JanowczykCNNClassifier(PatchNetClassifier):
         self.mean_image_ = mean.astype(np.float32)
 
     def _module_kwargs(self) -> dict:
-        self._crop_start()
-        return {
-            **super()._module_kwargs(),
-            "patch_size": (self.crop_size, self.crop_size),
-        }
+        crop, _, _ = self._crop_window()
+        return {**super()._module_kwargs(), "patch_size": (crop, crop)}
 
     def initialize_module(self):
         super().initialize_module()

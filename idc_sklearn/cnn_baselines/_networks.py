@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -23,7 +24,9 @@ def _caffe_pool_size(size: int) -> int:
 
 
 def _pair(size) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else tuple(size)
+    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        return int(size), int(size)
+    return tuple(size)
 
 
 class JanowczykCNN(nn.Module):
