@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import (
     GroupShuffleSplit,
     StratifiedGroupKFold,
@@ -17,7 +18,7 @@ from torch.utils.data import Subset
 __all__ = ["PatientValidSplit"]
 
 
-class PatientValidSplit:
+class PatientValidSplit(BaseEstimator):
     """Hold out a validation fraction of whole patients (or patches) for skorch.
 
     A skorch ``train_split``: called with the training dataset, its labels and,
@@ -26,6 +27,11 @@ class PatientValidSplit:
     :class:`~sklearn.model_selection.StratifiedGroupKFold` so both sides keep the
     class balance as far as patients allow; without groups, a stratified split of
     patches.
+
+    Its parameters are a scikit-learn estimator's (``get_params``, ``set_params``,
+    ``clone``), so an estimator's ``get_params(deep=True)`` lists them as
+    ``train_split__valid_size``, ``train_split__random_state`` and
+    ``train_split__valid_groups``.
 
     Parameters
     ----------

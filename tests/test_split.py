@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import TINY
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, GroupKFold
 
-from idc_sklearn import PatientValidSplit
+from idc_sklearn import MLBNInceptionClassifier, PatientValidSplit
 from idc_sklearn.batching import PatchDataset
 
 y = np.tile([0, 1], 50)
@@ -62,3 +65,44 @@ def test_returns_subsets_of_the_dataset():
 def test_bad_input(split, kwargs, match):
     with pytest.raises(ValueError, match=match):
         split.split_indices(y, **kwargs)
+
+
+# --- parameters, as a scikit-learn estimator's --------------------------------------
+
+
+def test_parameters_are_got_set_and_cloned():
+    split = PatientValidSplit(0.2, random_state=3, valid_groups=["p1"])
+    assert split.get_params() == {
+        "valid_size": 0.2,
+        "random_state": 3,
+        "valid_groups": ["p1"],
+    }
+    copy = clone(split)
+    assert copy is not split and repr(copy) == repr(split)
+    assert copy.set_params(valid_size=0.5, valid_groups=None) is copy
+    assert copy.get_params()["valid_size"] == 0.5 and split.valid_size == 0.2
+    with pytest.raises(ValueError, match="Invalid parameter 'valid'"):
+        split.set_params(valid=0.5)
+
+
+def test_estimator_lists_the_split_parameters():
+    params = MLBNInceptionClassifier(**TINY).get_params(deep=True)
+    assert params["train_split__valid_size"] == 0.2
+    assert params["train_split__random_state"] == 0
+    assert params["train_split__valid_groups"] is None
+
+
+@pytest.mark.xfail(
+    strict=True, reason="needs classifier.py change (issue 18 main refactor)"
+)
+def test_estimator_sets_the_split_parameters():
+    clf = MLBNInceptionClassifier(**TINY).set_params(train_split__valid_size=0.3)
+    assert clf.get_params(deep=True)["train_split__valid_size"] == 0.3
+    # The default split is one instance shared by every estimator: never changed.
+    assert MLBNInceptionClassifier().train_split.valid_size == 0.2
+    search = GridSearchCV(
+        clf, {"train_split__valid_size": [0.2, 0.5]}, cv=GroupKFold(2), refit=False
+    )
+    X = np.random.default_rng(0).integers(0, 256, (100, 16, 16, 3), dtype=np.uint8)
+    search.fit(X, y, groups=groups)
+    assert search.cv_results_["param_train_split__valid_size"].tolist() == [0.2, 0.5]
