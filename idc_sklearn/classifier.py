@@ -56,9 +56,11 @@ from idc_sklearn.network import (
 from idc_sklearn.patches import (
     DEFAULT_PATCH_SHAPE,
     as_real_array,
-    check_class_labels,
+    check_groups,
+    check_labels,
     check_patch_shape,
     check_patches,
+    encode_labels,
 )
 from idc_sklearn.precision import PRECISIONS, MixedPrecisionMixin
 from idc_sklearn.resampling import RESAMPLE_MODES, EpochResampler
@@ -393,27 +395,6 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
                 )
         return X
 
-    def _check_y(self, y, n_samples: int) -> np.ndarray:
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None; pass the label of each patch."
-            )
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        if y.ndim != 1:
-            raise ValueError(
-                f"y must be 1-D, one label per patch; got an array of shape {y.shape}."
-            )
-        if len(y) != n_samples:
-            raise ValueError(
-                f"X and y have different lengths: X has {n_samples} patches, "
-                f"y has {len(y)} labels."
-            )
-        check_class_labels(y)
-        return y
-
     def _learn_classes(self, y: np.ndarray, classes=None) -> None:
         """``classes_`` (from ``classes``, the parameter, or ``y``) and the loss
         weights, which "balanced" computes from ``y``."""
@@ -439,37 +420,6 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
             if self.class_weight is None
             else compute_class_weight(self.class_weight, classes=classes, y=y)
         )
-
-    def _encode(self, y: np.ndarray) -> np.ndarray:
-        classes = self.classes_
-        encoded = np.searchsorted(classes, y)
-        encoded = np.clip(encoded, 0, len(classes) - 1)
-        unknown = classes[encoded] != y
-        if unknown.any():
-            raise ValueError(
-                f"y contains labels not in classes_ {classes.tolist()}: "
-                f"{np.unique(y[unknown]).tolist()}."
-            )
-        return encoded.astype(np.int64)
-
-    def _check_groups(self, groups, n_samples: int):
-        if groups is None:
-            return None
-        groups = np.asarray(groups)
-        if groups.shape != (n_samples,):
-            hint = (
-                " A sampler before this estimator in a Pipeline resamples X and y "
-                "but not groups; balance the classes with this estimator's "
-                'resample="over" or "under" instead, which resamples inside the '
-                "training split and keeps the patients whole."
-                if groups.ndim == 1
-                else ""
-            )
-            raise ValueError(
-                f"groups must hold one patient id per patch, shape ({n_samples},); "
-                f"got shape {groups.shape}.{hint}"
-            )
-        return groups
 
     def _learn_input_statistics(self, X: np.ndarray) -> None:
         """Learn what the network needs of the training patches, before it is built.
@@ -771,8 +721,8 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         """
         with self._validated():
             X = as_real_array(X)
-            y = self._check_y(y, len(X))
-            groups = self._check_groups(groups, len(X))
+            y = check_labels(y, len(X), owner=self)
+            groups = check_groups(groups, len(X))
             fresh = not self.warm_start or not getattr(self, "initialized_", False)
             if fresh:
                 # Labels first: a label problem is reported as such whatever X's
@@ -793,8 +743,8 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         """
         with self._validated():
             X = self._check_X(X)
-            y = self._check_y(y, len(X))
-            groups = self._check_groups(groups, len(X))
+            y = check_labels(y, len(X), owner=self)
+            groups = check_groups(groups, len(X))
             if not getattr(self, "initialized_", False):
                 self._learn_classes(y, classes)
                 self._learn_input_statistics(X)
@@ -811,7 +761,7 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         the fit; on ``resume`` (a fresh ``fit``) it loads a checkpoint of the same
         parameters and data, and only the epochs that are left are trained.
         """
-        y = self._encode(y)
+        y = encode_labels(y, self.classes_)
         if groups is not None:
             fit_params["groups"] = groups
         self.n_features_in_ = int(np.prod(self.patch_shape))

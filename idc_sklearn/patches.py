@@ -210,3 +210,63 @@ def check_class_labels(y, *, name: str = "y") -> None:
             f"{name} must hold class labels (e.g. 0/1 or 'IDC'/'non-IDC'); got "
             f"{kind}. {exc}"
         ) from None
+
+
+def check_labels(y, n_samples: int, *, owner: object) -> np.ndarray:
+    """``y`` as a 1-D array of ``n_samples`` class labels, or a ValueError.
+
+    A column vector ``(n, 1)`` is raveled; ``owner``'s class names the estimator
+    that requires ``y``.
+    """
+    if y is None:
+        raise ValueError(
+            f"{type(owner).__name__} requires y to be passed, but the target y "
+            "is None; pass the label of each patch."
+        )
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must be 1-D, one label per patch; got an array of shape {y.shape}."
+        )
+    if len(y) != n_samples:
+        raise ValueError(
+            f"X and y have different lengths: X has {n_samples} patches, "
+            f"y has {len(y)} labels."
+        )
+    check_class_labels(y)
+    return y
+
+
+def encode_labels(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Each label's index in the sorted ``classes``; unknown labels are refused."""
+    encoded = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    unknown = classes[encoded] != y
+    if unknown.any():
+        raise ValueError(
+            f"y contains labels not in classes_ {classes.tolist()}: "
+            f"{np.unique(y[unknown]).tolist()}."
+        )
+    return encoded.astype(np.int64)
+
+
+def check_groups(groups, n_samples: int):
+    """``groups`` as one patient id per patch (None stays None), or a ValueError."""
+    if groups is None:
+        return None
+    groups = np.asarray(groups)
+    if groups.shape != (n_samples,):
+        hint = (
+            " A sampler before this estimator in a Pipeline resamples X and y "
+            "but not groups; balance the classes with this estimator's "
+            'resample="over" or "under" instead, which resamples inside the '
+            "training split and keeps the patients whole."
+            if groups.ndim == 1
+            else ""
+        )
+        raise ValueError(
+            f"groups must hold one patient id per patch, shape ({n_samples},); "
+            f"got shape {groups.shape}.{hint}"
+        )
+    return groups
