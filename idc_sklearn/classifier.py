@@ -20,6 +20,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
@@ -314,6 +315,20 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
                 .add(caller="partial_fit", callee="split"),
             )
         return router
+
+    def set_params(self, **params):
+        # ``train_split__<param>`` sets the split's parameter on a copy of it (the
+        # default split is one object shared by every estimator); skorch would
+        # keep it as a stray attribute.
+        split = {
+            key.removeprefix("train_split__"): params.pop(key)
+            for key in list(params)
+            if key.startswith("train_split__")
+        }
+        super().set_params(**params)
+        if split:
+            self.train_split = clone(self.train_split).set_params(**split)
+        return self
 
     def _get_param_names(self):
         # skorch counts every attribute not ending in "_" as a parameter, its own

@@ -19,7 +19,7 @@ from idc_sklearn import (
 from idc_sklearn import precision as precision_module
 from idc_sklearn._device import has_bfloat16_units
 from idc_sklearn._inference import fold_batchnorm
-from idc_sklearn.classifier import _dihedral_views
+from idc_sklearn.augmentation import dihedral_views
 
 
 def _has_cpuinfo() -> bool:
@@ -126,17 +126,17 @@ def test_float16_scales_the_loss(data):
 
 def test_dihedral_views_are_the_eight_symmetries():
     x = torch.arange(2 * 3 * 3 * 1).reshape(2, 3, 3, 1)
-    views = list(_dihedral_views(x))
+    views = list(dihedral_views(x, dims=(1, 2)))
     assert len(views) == 8
     assert len({v.contiguous().numpy().tobytes() for v in views}) == 8
     assert all(v.shape == x.shape for v in views)
-    assert len(list(_dihedral_views(torch.zeros((1, 2, 3, 1))))) == 4
+    assert len(list(dihedral_views(torch.zeros((1, 2, 3, 1)), dims=(1, 2)))) == 4
 
 
 def test_tta_averages_the_eight_views(data, fitted):
     X, _, _ = data
     plain = fitted.set_params(tta=False)
-    views = _dihedral_views(torch.from_numpy(X))
+    views = dihedral_views(torch.from_numpy(X), dims=(1, 2))
     expected = np.mean(
         [plain.predict_proba(v.contiguous().numpy()) for v in views], axis=0
     )

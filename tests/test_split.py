@@ -92,9 +92,6 @@ def test_estimator_lists_the_split_parameters():
     assert params["train_split__valid_groups"] is None
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs classifier.py change (issue 18 main refactor)"
-)
 def test_estimator_sets_the_split_parameters():
     clf = MLBNInceptionClassifier(**TINY).set_params(train_split__valid_size=0.3)
     assert clf.get_params(deep=True)["train_split__valid_size"] == 0.3
