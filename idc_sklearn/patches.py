@@ -9,9 +9,11 @@ dtype is kept (uint8 stays uint8) so that no float copy of a full dataset is eve
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 DEFAULT_PATCH_SHAPE = (50, 50, 3)
@@ -215,7 +217,8 @@ def check_class_labels(y, *, name: str = "y") -> None:
 def check_labels(y, n_samples: int, *, owner: object) -> np.ndarray:
     """``y`` as a 1-D array of ``n_samples`` class labels, or a ValueError.
 
-    A column vector ``(n, 1)`` is raveled; ``owner``'s class names the estimator
+    A column vector ``(n, 1)`` is raveled, with sklearn's DataConversionWarning;
+    ``owner``'s class names the estimator
     that requires ``y``.
     """
     if y is None:
@@ -225,6 +228,12 @@ def check_labels(y, n_samples: int, *, owner: object) -> np.ndarray:
         )
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected (one label "
+            f"per patch; got shape {y.shape}); it is read raveled.",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         y = y.ravel()
     if y.ndim != 1:
         raise ValueError(

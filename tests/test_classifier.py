@@ -709,3 +709,16 @@ def test_hed_sigma_is_a_parameter_that_reaches_the_jitter():
     assert not np.allclose(weak.predict_proba(X), strong.predict_proba(X))
     with pytest.raises(ValueError, match="'hed_sigma' parameter"):
         MLBNInceptionClassifier(**base, hed_sigma=1.5).fit(X, y)
+
+
+def test_fit_leaves_the_parameters_as_given(make, patches):
+    """What sklearn's check_dont_overwrite_parameters asks, on patches."""
+    X, y, groups = patches
+    clf = make()
+    before = {k: v for k, v in clf.get_params(deep=False).items()}
+    clf.fit(X, y, groups=groups)
+    after = clf.get_params(deep=False)
+    assert after.keys() == before.keys()
+    assert all(after[k] is before[k] for k in before)
+    public = {k for k in vars(clf) if not k.startswith("_") and not k.endswith("_")}
+    assert public <= set(before) | {"classes"}
