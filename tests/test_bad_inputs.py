@@ -211,6 +211,45 @@ def cli(command: str, *argv: str, make: Callable[[Path], object] | None = None):
 # --- the cases ------------------------------------------------------------------
 
 
+# --- whole slides (the slides extra, installed with dev) ---
+
+
+def _slide(tmp: Path, image=None, *, mpp=4.0) -> Path:
+    """A small pyramidal TIFF: tissue-coloured, or ``image``."""
+    from idc_sklearn import write_slide
+
+    if image is None:
+        image = np.full((200, 240, 3), 255, np.uint8)
+        image[40:160, 40:200] = (190, 90, 160)
+    path = tmp / "slide.tif"
+    write_slide(image, path, mpp=mpp)
+    return path
+
+
+def _no_resolution(tmp: Path) -> Path:
+    import tifffile
+
+    path = tmp / "plain.tif"
+    tifffile.imwrite(path, np.full((64, 64, 3), 200, np.uint8), tile=(16, 16))
+    return path
+
+
+def _text(tmp: Path) -> Path:
+    path = tmp / "notes.txt"
+    path.write_text("not a slide")
+    return path
+
+
+def _slide_call(make_slide=_slide, estimator=None, **params):
+    def call(tmp):
+        from idc_sklearn import predict_slide
+
+        model = _fitted_mlbn() if estimator is None else estimator()
+        return predict_slide(model, make_slide(tmp), progress=False, **params)
+
+    return call
+
+
 @dataclass(frozen=True)
 class Case:
     """A bad input, what detects it and the parts its message must hold."""
@@ -523,6 +562,29 @@ CASES = [
          lambda tmp: paired_bootstrap(
              Y, LABELS, 1 - LABELS, GROUPS, confidence_level=1.5),
          ValueError, "confidence_level", ("got 1.5", "(0, 1)")),
+    # --- whole slides ---
+    Case("slide-missing", "predict_slide", "`slide` that does not exist",
+         _slide_call(lambda tmp: tmp / "missing.svs"), FileNotFoundError, "slide",
+         ("missing.svs", "does not exist")),
+    Case("slide-not-a-slide", "predict_slide", "`slide` a text file",
+         _slide_call(_text), ValueError, "slide",
+         ("notes.txt", "not a whole-slide image", "OpenSlide")),
+    Case("slide-no-mpp", "predict_slide", "a slide without resolution, no `mpp`",
+         _slide_call(_no_resolution), ValueError, "mpp",
+         ("records no resolution", "microns per pixel")),
+    Case("slide-no-tissue", "predict_slide", "a blank slide",
+         _slide_call(lambda tmp: _slide(tmp, np.full((200, 240, 3), 255, np.uint8))),
+         ValueError, "min_tissue", ("no tissue found", "tissue_threshold")),
+    Case("slide-tile-size", "predict_slide", "`tile_size` the model does not take",
+         _slide_call(tile_size=32), ValueError, "tile_size",
+         ("32", "takes 16x16")),
+    Case("slide-unfitted", "predict_slide", "an `estimator` not fitted",
+         _slide_call(estimator=_mlbn), NotFittedError, "estimator",
+         ("not fitted",)),
+    Case("slide-mpp", "predict_slide", "`mpp` negative",
+         _slide_call(mpp=-1.0), ValueError, "mpp", ("-1.0", "positive number")),
+    Case("slide-min-tissue", "predict_slide", "`min_tissue` above 1",
+         _slide_call(min_tissue=1.5), ValueError, "min_tissue", ("1.5", "[0, 1]")),
     # --- the command line ---
     Case("cli-device", "idc-sklearn compare", "`--device tpu`",
          cli("compare", "--device", "tpu"), 2, "--device", ("'tpu'", "cuda:<index>")),
