@@ -519,17 +519,73 @@ def test_imblearn_pipeline_with_patch_resampler_on_4d(kind, patches):
     search.fit(X, y, groups=groups)
 
 
-def test_warm_start_and_partial_fit(patches):
+class _StartingWeights(Callback):
+    """Records the network's weights as each training run begins, across fits."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_train_begin(self, net, **kwargs):
+        self.seen.append(_weights(net))
+
+
+def _weights(clf):
+    return {k: v.detach().clone() for k, v in clf.module_.state_dict().items()}
+
+
+def _same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_warm_start_continues_from_the_first_fit(patches):
     X, y, _ = patches
-    clf = tiny(train_split=None, max_epochs=1)
-    clf.partial_fit(X, y)
-    clf.partial_fit(X, y)
+    starts = _StartingWeights()
+    clf = tiny(train_split=None, max_epochs=1, warm_start=True, callbacks=[starts])
+    first = _weights(clf.fit(X, y))
+    second = _weights(clf.fit(X, y))
+    # The second fit began where the first ended, and trained on from there.
+    assert _same_weights(starts.seen[1], first)
+    assert not _same_weights(second, first)
     assert len(clf.history) == 2
-    labels = np.where(y == 1, "IDC", "non-IDC")
-    clf = tiny(train_split=None, max_epochs=1).partial_fit(
-        X[:10], labels[:10], classes=["IDC", "non-IDC"]
+    # Two warm fits are one fit of two epochs' worth of partial fits.
+    twice = tiny(train_split=None, max_epochs=1).partial_fit(X, y).partial_fit(X, y)
+    assert _same_weights(_weights(twice), second)
+
+
+def test_without_warm_start_a_second_fit_starts_afresh(patches):
+    X, y, _ = patches
+    starts = _StartingWeights()
+    clf = tiny(train_split=None, max_epochs=1, callbacks=[starts])
+    first = _weights(clf.fit(X, y))
+    second = _weights(clf.fit(X, y))
+    # Re-initialised with the same seed: the same start, the same end.
+    assert _same_weights(starts.seen[1], starts.seen[0])
+    assert not _same_weights(starts.seen[1], first)
+    assert _same_weights(second, first)
+    assert len(clf.history) == 1
+
+
+def test_partial_fit_keeps_the_weights(patches):
+    X, y, _ = patches
+    starts = _StartingWeights()
+    clf = tiny(train_split=None, max_epochs=2, callbacks=[starts])
+    first = _weights(clf.partial_fit(X, y))
+    second = _weights(clf.partial_fit(X, y))
+    assert _same_weights(starts.seen[1], first)
+    assert not _same_weights(second, first)
+    assert len(clf.history) == 4
+
+
+def test_partial_fit_learns_every_class_from_classes(patches):
+    X, y, _ = patches
+    idc = y == 1
+    # A first batch of IDC patches only (nothing to over-sample): the other class
+    # comes from classes.
+    clf = tiny(train_split=None, max_epochs=1, resample=None).partial_fit(
+        X[idc][:10], np.full(10, "IDC"), classes=["IDC", "non-IDC"]
     )
     assert clf.classes_.tolist() == ["IDC", "non-IDC"]
+    assert clf.predict_proba(X).shape == (len(X), 2)
 
 
 # -- bad input --
