@@ -409,20 +409,93 @@ def test_model_pickled_on_gpu_unpickles_on_cpu(fitted, patches, monkeypatch):
     )
 
 
-def test_pipeline_gridsearch_groupkfold(patches):
+class _SeenByFit(Callback):
+    """Records what each fit's network trains on; a class list, so clones share it."""
+
+    fits: list = []
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        blocks = [m for m in net.module_.modules() if hasattr(m, "filters_per_branch")]
+        self.fits.append(
+            {
+                "X": X.reshape(len(X), -1),
+                "dtype": X.dtype,
+                "counts": tuple(np.bincount(y, minlength=2)),
+                "filters": tuple(b.filters_per_branch for b in blocks),
+                "multilevel_bn": {b.multilevel_bn for b in blocks},
+            }
+        )
+
+
+@pytest.fixture
+def seen_by_fit():
+    _SeenByFit.fits = []
+    yield _SeenByFit.fits
+    _SeenByFit.fits = []
+
+
+class _SplitSpy(PatientValidSplit):
+    """Records the patients each internal validation split puts on either side."""
+
+    seen: list = []
+
+    def split_indices(self, y, groups=None):
+        train, valid = super().split_indices(y, groups)
+        if groups is None:
+            self.seen.append(None)
+        else:
+            groups = np.asarray(groups)
+            self.seen.append((frozenset(groups[train]), frozenset(groups[valid])))
+        return train, valid
+
+
+def _training_patients(X, y, groups, cv):
+    return [frozenset(groups[train]) for train, _ in cv.split(X, y, groups)]
+
+
+def test_pipeline_gridsearch_groupkfold(patches, seen_by_fit):
     X, y, groups = patches
-    pipe = Pipeline(
-        [("to_float", FunctionTransformer(np.float32)), ("clf", tiny(max_epochs=1))]
-    )
+    flat = X.reshape(len(X), -1)
+    _SplitSpy.seen = []
+    clf = tiny(max_epochs=1, train_split=_SplitSpy(0.25), callbacks=[_SeenByFit()])
+    pipe = Pipeline([("to_float", FunctionTransformer(np.float32)), ("clf", clf)])
+    grid = {"clf__filters": [(3,), (3, 3)], "clf__multilevel_bn": [True, False]}
     search = GridSearchCV(
-        pipe,
-        {"clf__filters": [(3,), (3, 3)], "clf__multilevel_bn": [True, False]},
-        cv=GroupKFold(n_splits=2),
-        scoring="balanced_accuracy",
+        pipe, grid, cv=GroupKFold(n_splits=2), scoring="balanced_accuracy"
     )
-    search.fit(X.reshape(len(X), -1), y, groups=groups)
-    assert len(search.cv_results_["params"]) == 4
-    assert search.best_estimator_.predict(X.reshape(len(X), -1)).shape == (len(X),)
+    with sklearn.config_context(enable_metadata_routing=True):
+        search.fit(flat, y, groups=groups)
+
+    candidates = {
+        (f, bn) for f in grid["clf__filters"] for bn in grid["clf__multilevel_bn"]
+    }
+    assert {
+        (p["clf__filters"], p["clf__multilevel_bn"])
+        for p in search.cv_results_["params"]
+    } == candidates
+    # Every candidate's value reached the networks of both folds, then the refit's.
+    built = [(fit["filters"], fit["multilevel_bn"]) for fit in seen_by_fit]
+    expected = [(f, {bn}) for f, bn in candidates]
+    assert sorted(built[:-1], key=repr) == sorted(expected * 2, key=repr)
+    best = (
+        search.best_params_["clf__filters"],
+        search.best_params_["clf__multilevel_bn"],
+    )
+    assert best in candidates and built[-1] == (best[0], {best[1]})
+    refitted = search.best_estimator_.named_steps["clf"]
+    assert (refitted.filters, refitted.multilevel_bn) == best
+
+    # Groups went by patient: each fold's fit held out validation patients from its
+    # own training patients only (never a test patient), then the refit from all.
+    folds = _training_patients(flat, y, groups, GroupKFold(n_splits=2))
+    assert len(_SplitSpy.seen) == len(seen_by_fit) == 9
+    assert None not in _SplitSpy.seen
+    for (train, valid), patients in zip(
+        _SplitSpy.seen, folds * 4 + [frozenset(groups)], strict=True
+    ):
+        assert not train & valid and train | valid == patients
+    # the refitted pipeline predicts every row it is given
+    assert search.predict(flat).shape == (len(X),)
 
 
 def test_randomized_search_on_first_class_params(patches):
@@ -445,16 +518,6 @@ def test_randomized_search_on_first_class_params(patches):
     assert dropouts and set(dropouts) == {search.best_params_["dropout"]}
 
 
-class _SplitSpy(PatientValidSplit):
-    """Records how many patients each internal validation split was given."""
-
-    seen: list = []
-
-    def split_indices(self, y, groups=None):
-        self.seen.append(None if groups is None else len(set(groups)))
-        return super().split_indices(y, groups)
-
-
 def test_gridsearch_with_metadata_routing_hands_groups_to_the_split(patches):
     X, y, groups = patches
     _SplitSpy.seen = []
@@ -466,7 +529,12 @@ def test_gridsearch_with_metadata_routing_hands_groups_to_the_split(patches):
         )
         search.fit(X, y, groups=groups)
     # Two folds of 4 patients, then the refit on all 8: patients, not patches.
-    assert _SplitSpy.seen == [4, 4, 8]
+    assert None not in _SplitSpy.seen
+    assert [len(train | valid) for train, valid in _SplitSpy.seen] == [4, 4, 8]
+    # and without routing, the split never sees them
+    _SplitSpy.seen = []
+    search.fit(X, y, groups=groups)
+    assert _SplitSpy.seen == [None, None, None]
 
 
 def test_cross_validate_and_cross_val_predict(make, patches):
@@ -482,41 +550,76 @@ def test_cross_validate_and_cross_val_predict(make, patches):
     assert proba.shape == (len(X), 2)
 
 
+def _fewer_idc(y):
+    y = y.copy()
+    y[:24] = 0  # 52 non-IDC, 28 IDC
+    return y
+
+
 @pytest.mark.parametrize(
-    "sampler",
+    "sampler, counts",
     [
-        RandomUnderSampler(random_state=0),
-        RandomOverSampler(random_state=0),
-        SMOTE(random_state=0, k_neighbors=3),
+        (RandomUnderSampler(random_state=0), (28, 28)),
+        (RandomOverSampler(random_state=0), (52, 52)),
+        (SMOTE(random_state=0, k_neighbors=3), (52, 52)),
     ],
     ids=["under", "over", "smote"],
 )
-def test_imblearn_pipeline_on_flattened_patches(sampler, patches):
+def test_imblearn_pipeline_on_flattened_patches(sampler, counts, patches, seen_by_fit):
     X, y, _ = patches
-    y = y.copy()
-    y[:24] = 0  # imbalance
-    pipe = ImbPipeline(
-        [("balance", sampler), ("clf", tiny(train_split=None, max_epochs=1))]
-    )
-    pipe.fit(X.reshape(len(X), -1), y)
-    assert pipe.predict(X.reshape(len(X), -1)).shape == (len(X),)
+    flat, y = X.reshape(len(X), -1), _fewer_idc(y)
+    clf = tiny(train_split=None, max_epochs=1, resample=None, callbacks=[_SeenByFit()])
+    pipe = ImbPipeline([("balance", sampler), ("clf", clf)]).fit(flat, y)
+    # The network trained on the sampler's output, and on nothing else.
+    (seen,) = seen_by_fit
+    Xr, yr = clone(sampler).fit_resample(flat, y)
+    assert seen["counts"] == counts == tuple(np.bincount(yr))
+    np.testing.assert_array_equal(seen["X"], Xr)
+    # Predictions skip the sampler: one per original row, the network's own.
+    predicted = pipe.predict(flat)
+    assert predicted.shape == (len(X),)
+    np.testing.assert_array_equal(predicted, pipe.named_steps["clf"].predict(flat))
 
 
 @pytest.mark.parametrize("kind", ["under", "over"])
-def test_imblearn_pipeline_with_patch_resampler_on_4d(kind, patches):
+def test_imblearn_pipeline_with_patch_resampler_on_4d(kind, patches, seen_by_fit):
     X, y, groups = patches
-    y = y.copy()
-    y[:24] = 0
+    y = _fewer_idc(y)
+    clf = tiny(train_split=None, max_epochs=1, resample=None, callbacks=[_SeenByFit()])
     pipe = ImbPipeline(
         [
             ("balance", PatchResampler(kind, random_state=0, patch_shape=(16, 16, 3))),
-            ("clf", tiny(train_split=None, max_epochs=1)),
+            ("clf", clf),
         ]
-    )
-    pipe.fit(X, y)
-    assert pipe.predict_proba(X).shape == (len(X), 2)
-    search = GridSearchCV(pipe, {"clf__dropout": [0.1, 0.4]}, cv=GroupKFold(2))
+    ).fit(X, y)
+    (seen,) = seen_by_fit
+    assert seen["counts"] == {"under": (28, 28), "over": (52, 52)}[kind]
+    # whole stored patches, picked by index: uint8 as given, none copied to float
+    assert seen["dtype"] == np.uint8
+    kept = pipe.named_steps["balance"].sample_indices_
+    np.testing.assert_array_equal(seen["X"], X[kept].reshape(len(kept), -1))
+    proba = pipe.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_array_equal(proba, pipe.named_steps["clf"].predict_proba(X))
+
+    # In a grouped search, each fold's training part is balanced on its own.
+    seen_by_fit.clear()
+    cv = GroupKFold(2)
+    search = GridSearchCV(pipe, {"clf__dropout": [0.1, 0.4]}, cv=cv)
     search.fit(X, y, groups=groups)
+    balance = min if kind == "under" else max
+    expected = [
+        (int(balance(np.bincount(y[train]))),) * 2
+        for train, _ in cv.split(X, y, groups)
+    ]
+    assert [fit["counts"] for fit in seen_by_fit] == [
+        *expected * 2,
+        seen["counts"],
+    ]
+    assert (
+        search.best_estimator_.named_steps["clf"].dropout
+        == (search.best_params_["clf__dropout"])
+    )
 
 
 class _StartingWeights(Callback):

@@ -27,10 +27,14 @@ def test_balances_and_keeps_shape_and_dtype(kind, counts):
 
 
 def test_flattened_input_stays_flat():
-    Xr, yr = PatchResampler("under", random_state=0, patch_shape=SHAPE).fit_resample(
-        X.reshape(30, -1), y
-    )
-    assert Xr.shape == (12, 8 * 8 * 3)
+    sampler = PatchResampler("under", random_state=0, patch_shape=SHAPE)
+    Xr, yr = sampler.fit_resample(X.reshape(30, -1), y)
+    assert Xr.shape == (12, 8 * 8 * 3) and np.bincount(yr).tolist() == [6, 6]
+    # whole rows, the same ones as of the 4-D patches
+    np.testing.assert_array_equal(Xr, X.reshape(30, -1)[sampler.sample_indices_])
+    four_d = clone(sampler)
+    four_d.fit_resample(X, y)
+    np.testing.assert_array_equal(sampler.sample_indices_, four_d.sample_indices_)
 
 
 def test_sampling_strategy_and_seed():
