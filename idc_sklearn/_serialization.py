@@ -28,7 +28,15 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["KIND", "Allowlist", "Corrupt", "Decoder", "Encoder", "Refused"]
+__all__ = [
+    "KIND",
+    "Allowlist",
+    "Corrupt",
+    "Decoder",
+    "Encoder",
+    "Refused",
+    "network_components",
+]
 
 KIND = "__kind__"
 ARRAY_KINDS = "biufUO"
@@ -114,6 +122,20 @@ class Allowlist:
 
 #: No class at all: documents of plain values, arrays and tensors only.
 NO_CLASSES = Allowlist(refusal="none: the file holds values and tensors only")
+
+
+def network_components(net) -> dict[str, list[str]]:
+    """A skorch net's components whose ``state_dict`` is its trained state.
+
+    Read from skorch's own registries, so a net with extra modules, criteria or
+    optimizers (``initialize_module`` registering more) is saved whole: the
+    fitted attribute names (``module_``, ``criterion_``, ``optimizer_``, ...) of
+    ``"modules"`` (modules and criteria) and ``"optimizers"``.
+    """
+    return {
+        "modules": [f"{name}_" for name in [*net._modules, *net._criteria]],
+        "optimizers": [f"{name}_" for name in net._optimizers],
+    }
 
 
 def init_params(obj, where: str) -> dict:

@@ -34,7 +34,13 @@ import torch
 from skorch.callbacks import Callback, EarlyStopping
 
 from idc_sklearn._files import FileFormatError, load_tensors, save_tensors
-from idc_sklearn._serialization import Corrupt, Decoder, Encoder, Refused
+from idc_sklearn._serialization import (
+    Corrupt,
+    Decoder,
+    Encoder,
+    Refused,
+    network_components,
+)
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -130,14 +136,16 @@ def save_checkpoint(net, folder, *, fingerprint: dict, finished: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     sampler = getattr(net, "_train_sampler", None)
     scaler = getattr(net, "grad_scaler_", None)
+    components = network_components(net)
     cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
     state = {
         "modules": {
-            name: getattr(net, name + "_").state_dict()
-            for name in [*net._modules, *net._criteria]
+            attr.removesuffix("_"): getattr(net, attr).state_dict()
+            for attr in components["modules"]
         },
         "optimizers": {
-            name: getattr(net, name + "_").state_dict() for name in net._optimizers
+            attr.removesuffix("_"): getattr(net, attr).state_dict()
+            for attr in components["optimizers"]
         },
         "grad_scaler": None if scaler is None else scaler.state_dict(),
         "history": net.history.to_list(),

@@ -27,7 +27,14 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from idc_sklearn._files import FileFormatError, check_path, load_tensors, save_tensors
-from idc_sklearn._serialization import Allowlist, Corrupt, Decoder, Encoder, Refused
+from idc_sklearn._serialization import (
+    Allowlist,
+    Corrupt,
+    Decoder,
+    Encoder,
+    Refused,
+    network_components,
+)
 
 __all__ = ["FileFormatError", "load_model", "save_model"]
 
@@ -110,8 +117,12 @@ _NET_REBUILT = frozenset(
         "history_",
     }
 )
-# The networks' trained state a model file keeps (the checkpoint keeps more).
-NET_STATE = ("module_", "criterion_", "optimizer_")
+
+
+def _net_state(net) -> list[str]:
+    """The components whose state a model file keeps (a checkpoint keeps more)."""
+    parts = network_components(net)
+    return [*parts["modules"], *parts["optimizers"]]
 
 
 def _is_net(obj) -> bool:
@@ -135,7 +146,7 @@ class _ModelEncoder(Encoder):
                 f"{attr}.state_dict()",
                 f"{node}.{attr}",
             )
-            for attr in NET_STATE
+            for attr in _net_state(obj)
         }
         state["history_"] = self.value(
             obj.history_.to_list(), "history_", f"{node}.history_"
@@ -157,18 +168,20 @@ class _ModelDecoder(Decoder):
 
         if not _is_net(net):
             raise Corrupt(f"has network state for {label}, which is not a network")
-        state = {
-            attr: self.value(data[attr], f"{attr} of {label}") for attr in NET_STATE
-        }
         net.set_params(device=self._device(net, label))
         # The weights are overwritten below: initialising them must not draw from
         # the caller's global random state.
         with torch.random.fork_rng(devices=[]):
             net.initialize()
-        for attr in NET_STATE:
+        # The components are known once the net is initialised (skorch registers
+        # them there).
+        for attr in _net_state(net):
             try:
-                getattr(net, attr).load_state_dict(state[attr])
+                state = self.value(data[attr], f"{attr} of {label}")
+                getattr(net, attr).load_state_dict(state)
             except (KeyError, RuntimeError, ValueError) as exc:
+                if isinstance(exc, Corrupt):
+                    raise
                 raise Corrupt(
                     f"holds a {attr} state that does not fit {label}: {exc}"
                 ) from None
