@@ -296,7 +296,7 @@ def test_predict_proba_keeps_batches_on_the_device_and_agrees_with_skorch(
     ours = fitted.predict_proba(X)
     # each batch's output stays where the network ran, read once at the end
     assert targets == [fitted.device_]
-    skorch_way = NeuralNetClassifier.predict_proba(fitted, fitted._check_X(X))
+    skorch_way = NeuralNetClassifier.predict_proba(fitted, X)
     np.testing.assert_array_equal(ours, skorch_way)
     assert ours.dtype == np.float32
 
@@ -332,10 +332,26 @@ def test_fold_batchnorm_folds_every_pair_and_leaves_the_network_alone(fitted):
 def test_folded_predictions_equal_the_trained_network(data, fitted):
     X, _, _ = data
     assert fitted.inference == "fold"
-    folded = fitted.predict_proba(X)
-    eager = _eager_proba(fitted, X)
-    assert not np.array_equal(folded, eager)  # really another computation
+    # Hooks on the trained network's BatchNorm layers run only where it runs.
+    calls = []
+    hooks = [
+        m.register_forward_hook(lambda *args: calls.append(1))
+        for m in fitted.module_.modules()
+        if isinstance(m, torch.nn.BatchNorm2d)
+    ]
+    try:
+        folded = fitted.predict_proba(X)
+        assert calls == []  # another network, without BatchNorm layers, ran
+        eager = _eager_proba(fitted, X)
+        assert len(calls) == len(hooks) * 3  # three batches of 16
+    finally:
+        for hook in hooks:
+            hook.remove()
     np.testing.assert_allclose(folded, eager, atol=1e-5)
+    assert not any(
+        isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d)
+        for m in fold_batchnorm(fitted.module_).modules()
+    )
 
 
 def test_folded_network_follows_the_weights(data):
@@ -352,17 +368,16 @@ def test_folded_network_follows_the_weights(data):
     assert np.abs(clf.predict_proba(X) - after).max() > 1e-3
 
 
-def test_a_model_that_has_predicted_pickles(fitted, data):
+def test_a_model_that_has_predicted_pickles(data):
     """The folded network made for predictions is kept apart from the estimator."""
-    X, _, _ = data
-    expected = fitted.predict_proba(X)
-    copy = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(copy.predict_proba(X), expected)
-    assert not any(
-        isinstance(value, torch.nn.Module) and value is not fitted.module_
-        for name, value in vars(fitted).items()
-        if name not in ("module_", "criterion_")
-    )
+    X, y, _ = data
+    clf = tiny(max_epochs=1).fit(X, y)
+    unused = pickle.dumps(clf)
+    expected = clf.predict_proba(X)
+    used = pickle.dumps(clf)
+    # nothing the prediction built travels with the model
+    assert len(used) == len(unused)
+    np.testing.assert_array_equal(pickle.loads(used).predict_proba(X), expected)
 
 
 class ConvBatchNormNet(torch.nn.Module):
@@ -388,8 +403,6 @@ class ConvBatchNormNet(torch.nn.Module):
     reason="torch.compile's CPU backend needs a C++ compiler; none is on PATH",
 )
 def test_compiled_inference_matches_and_pads_the_last_batch(data, monkeypatch):
-    from idc_sklearn import _inference
-
     compiled = []
     real_compile = torch.compile
 
@@ -397,7 +410,7 @@ def test_compiled_inference_matches_and_pads_the_last_batch(data, monkeypatch):
         compiled.append(kwargs)
         return real_compile(*args, **kwargs)
 
-    monkeypatch.setattr(_inference.torch, "compile", counting_compile)
+    monkeypatch.setattr(torch, "compile", counting_compile)
     X, y, _ = data
     clf = PatchNetClassifier(
         ConvBatchNormNet,
