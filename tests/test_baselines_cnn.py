@@ -110,14 +110,24 @@ def test_cruz_roa_standardises_yuv_with_training_statistics():
     np.testing.assert_allclose(clf.channel_std_, yuv.std(axis=0), atol=1e-4)
 
 
-def test_defaults_follow_the_sources_or_say_so():
-    jan = JanowczykCNNClassifier()
-    assert jan.optimizer is torch.optim.Adagrad and jan.lr == 1e-3
-    assert jan.batch_size == 128 and jan.optimizer__weight_decay == 4e-3
-    assert jan.normalize is None and jan.crop_size == 32
-    cruz = CruzRoaCNNClassifier()
-    assert cruz.optimizer is torch.optim.SGD and cruz.lr == 1e-2
-    assert cruz.optimizer__momentum == 0.9 and cruz.batch_size == 128
+def test_the_sources_recipes_reach_the_optimiser_and_the_batches():
+    # 50-pixel patches, as the sources trained on; more than one batch of 128.
+    X = np.random.default_rng(0).integers(0, 256, (136, 50, 50, 3), dtype=np.uint8)
+    y = np.tile([0, 1], 68)
+    fitted = {}
+    for name, cls in (("jan", JanowczykCNNClassifier), ("cruz", CruzRoaCNNClassifier)):
+        clf = cls(max_epochs=1, train_split=None, verbose=0, random_state=0)
+        fitted[name] = clf.fit(X, y)
+        sizes = [b["train_batch_size"] for b in clf.history[-1, "batches"]]
+        assert sizes == [128, 8], name
+    jan, cruz = fitted["jan"], fitted["cruz"]
+    (group,) = jan.optimizer_.param_groups
+    assert isinstance(jan.optimizer_, torch.optim.Adagrad)
+    assert (group["lr"], group["weight_decay"]) == (1e-3, 4e-3)
+    assert jan.mean_image_.shape == (32, 32, 3)  # the 32-pixel crop
+    (group,) = cruz.optimizer_.param_groups
+    assert isinstance(cruz.optimizer_, torch.optim.SGD)
+    assert (group["lr"], group["momentum"]) == (1e-2, 0.9)
     assert "Cruz-Roa-style" in CruzRoaCNNClassifier.__doc__
 
 
