@@ -640,42 +640,40 @@ def _same_weights(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_warm_start_continues_from_the_first_fit(patches):
+def _train_twice(patches, method, **params):
+    """Fit or partial_fit twice: the weights each call began and ended with."""
     X, y, _ = patches
     starts = _StartingWeights()
-    clf = tiny(train_split=None, max_epochs=1, warm_start=True, callbacks=[starts])
-    first = _weights(clf.fit(X, y))
-    second = _weights(clf.fit(X, y))
+    clf = tiny(train_split=None, callbacks=[starts], **params)
+    ends = [_weights(getattr(clf, method)(X, y)) for _ in range(2)]
+    return clf, starts.seen, ends
+
+
+def test_warm_start_continues_from_the_first_fit(patches):
+    clf, starts, ends = _train_twice(patches, "fit", max_epochs=1, warm_start=True)
     # The second fit began where the first ended, and trained on from there.
-    assert _same_weights(starts.seen[1], first)
-    assert not _same_weights(second, first)
+    assert _same_weights(starts[1], ends[0])
+    assert not _same_weights(ends[1], ends[0])
     assert len(clf.history) == 2
     # Two warm fits are one fit of two epochs' worth of partial fits.
+    X, y, _ = patches
     twice = tiny(train_split=None, max_epochs=1).partial_fit(X, y).partial_fit(X, y)
-    assert _same_weights(_weights(twice), second)
+    assert _same_weights(_weights(twice), ends[1])
 
 
 def test_without_warm_start_a_second_fit_starts_afresh(patches):
-    X, y, _ = patches
-    starts = _StartingWeights()
-    clf = tiny(train_split=None, max_epochs=1, callbacks=[starts])
-    first = _weights(clf.fit(X, y))
-    second = _weights(clf.fit(X, y))
+    clf, starts, ends = _train_twice(patches, "fit", max_epochs=1)
     # Re-initialised with the same seed: the same start, the same end.
-    assert _same_weights(starts.seen[1], starts.seen[0])
-    assert not _same_weights(starts.seen[1], first)
-    assert _same_weights(second, first)
+    assert _same_weights(starts[1], starts[0])
+    assert not _same_weights(starts[1], ends[0])
+    assert _same_weights(ends[1], ends[0])
     assert len(clf.history) == 1
 
 
 def test_partial_fit_keeps_the_weights(patches):
-    X, y, _ = patches
-    starts = _StartingWeights()
-    clf = tiny(train_split=None, max_epochs=2, callbacks=[starts])
-    first = _weights(clf.partial_fit(X, y))
-    second = _weights(clf.partial_fit(X, y))
-    assert _same_weights(starts.seen[1], first)
-    assert not _same_weights(second, first)
+    clf, starts, ends = _train_twice(patches, "partial_fit", max_epochs=2)
+    assert _same_weights(starts[1], ends[0])
+    assert not _same_weights(ends[1], ends[0])
     assert len(clf.history) == 4
 
 
