@@ -22,7 +22,9 @@ the tensors and warns); ``device_`` then says ``"cpu"`` and ``device`` keeps
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import numbers
 import re
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "has_bfloat16_units",
     "is_device_name",
     "resolve_device",
+    "seeded",
 ]
 
 # torch is imported inside the functions: the command line checks its --device
@@ -154,3 +157,28 @@ class AutoDeviceMixin:
         used = str(self.__dict__["device"])
         self.__dict__["device_"] = used
         self.__dict__["device"] = "auto" if requested == "auto" else used
+
+
+@contextlib.contextmanager
+def seeded(random_state, device):
+    """Seed torch's generators (CPU, and ``device``'s GPU) from ``random_state``.
+
+    The generators are forked: the caller's global random state is as it was
+    afterwards. None seeds nothing; an int seeds with itself; a RandomState
+    instance draws the seed.
+    """
+    if random_state is None:
+        yield
+        return
+    import torch
+    from sklearn.utils import check_random_state
+
+    if isinstance(random_state, numbers.Integral):
+        seed = int(random_state)
+    else:
+        seed = int(check_random_state(random_state).randint(2**31 - 1))
+    device = torch.device(device)
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from skorch.dataset import get_len
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["PatchDataset", "PatchDataLoader", "prepare_patches", "NORMALIZE_MODES"]
+from idc_sklearn.resampling import EpochResampler
+
+__all__ = [
+    "NORMALIZE_MODES",
+    "PatchDataLoader",
+    "PatchDataset",
+    "PatchLoadingMixin",
+    "prepare_patches",
+]
 
 NORMALIZE_MODES = ("scale", "zscore", None)
 _ZSCORE_EPS = 1e-6
@@ -151,3 +160,95 @@ def prepare_patches(
     if normalize is None:
         return x
     raise ValueError(f"normalize must be one of {NORMALIZE_MODES}; got {normalize!r}.")
+
+
+class PatchLoadingMixin:
+    """How a patch estimator makes its batches and reads their losses (skorch hooks).
+
+    - ``get_iterator``: the training loader draws a fresh class-balanced order each
+      epoch where ``resample`` is set (:class:`~idc_sklearn.EpochResampler`, by
+      index), and drops a last batch of one patch (BatchNorm cannot train on it);
+    - ``get_dataset``: ``data_on_device`` copies the patches to the device once;
+    - ``get_params_for``: pinned host batches where they go to a GPU;
+    - ``run_single_epoch``: the batch losses read once per epoch, not per step.
+
+    Needs the estimator's ``resample``, ``data_on_device`` and ``device_``.
+    """
+
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        if prefix in ("iterator_train", "iterator_valid"):
+            device = self.__dict__.get("device_")
+            # Pinned host batches copy to the GPU asynchronously.
+            if (
+                device is not None
+                and torch.device(device).type == "cuda"
+                and not self.data_on_device
+            ):
+                params.setdefault("pin_memory", True)
+        return params
+
+    def get_dataset(self, X, y=None):
+        if self.data_on_device and not isinstance(X, Dataset):
+            device = self.device_
+            X = torch.from_numpy(np.ascontiguousarray(X)).to(device)
+            if y is not None:
+                y = torch.as_tensor(y, dtype=torch.int64, device=device)
+        return super().get_dataset(X, y)
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        kwargs = self.get_params_for("iterator_train")
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        n_patches = len(dataset)
+        if self.resample is not None:
+            # The sampler resamples and shuffles the training part each epoch, by
+            # index; the validation part is never resampled. Its seed comes from
+            # torch's generator, which random_state seeds.
+            seed = int(torch.randint(np.iinfo(np.int32).max, (1,)).item())
+            sampler = EpochResampler(
+                dataset_labels(dataset),
+                self.resample,
+                shuffle=kwargs.pop("shuffle", True),
+                random_state=seed,
+            )
+            kwargs["sampler"] = sampler
+            n_patches = len(sampler)
+        # Kept so a checkpoint can save (and a resumed fit restore) its generator.
+        self._train_sampler = kwargs.get("sampler")
+        if n_patches % kwargs["batch_size"] == 1:
+            # A last batch of one patch makes BatchNorm fail in training mode;
+            # dropping it skips one (shuffled, so random) patch per epoch.
+            kwargs.setdefault("drop_last", True)
+        return self.iterator_train(dataset, **kwargs)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One pass over ``iterator``, as skorch's, with one host sync per epoch.
+
+        skorch records each batch's loss with ``loss.item()``, which waits for the
+        GPU after every step. Here the losses stay on the device and are read in
+        one transfer when the pass ends, before any ``on_epoch_end`` callback
+        reads them; a callback reading a batch loss during the pass gets a 0-d
+        tensor (formatting it, as skorch's progress bar does, works).
+        """
+        if iterator is None:
+            return
+        key = prefix + "_loss"
+        recorded = []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            loss = step["loss"].detach()
+            self.history.record_batch(key, loss)
+            recorded.append((self.history[-1]["batches"][-1], loss))
+            size = get_len(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            self.history.record_batch(prefix + "_batch_size", size)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        if recorded:
+            values = torch.stack([loss for _, loss in recorded]).float().tolist()
+            for (entry, _), value in zip(recorded, values, strict=True):
+                entry[key] = value
+        self.history.record(prefix + "_batch_count", len(recorded))

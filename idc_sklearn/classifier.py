@@ -11,9 +11,7 @@ baselines subclass it the same way.
 from __future__ import annotations
 
 import contextvars
-import numbers
 import os
-import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -21,7 +19,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import clone
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
@@ -30,19 +27,18 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.metadata_routing import MethodMapping
 from skorch import NeuralNetClassifier
-from skorch.dataset import get_len
 from skorch.utils import to_numpy
 from torch import nn
 from torch.utils.data import Dataset
 
-from idc_sklearn._device import AutoDeviceMixin, check_device, resolve_device
+from idc_sklearn._device import AutoDeviceMixin, check_device, resolve_device, seeded
 from idc_sklearn._inference import INFERENCE_MODES, inference_network
 from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch, dihedral_views
 from idc_sklearn.batching import (
     NORMALIZE_MODES,
     PatchDataLoader,
     PatchDataset,
-    dataset_labels,
+    PatchLoadingMixin,
     prepare_patches,
 )
 from idc_sklearn.callbacks import default_callbacks
@@ -62,16 +58,14 @@ from idc_sklearn.patches import (
     check_patch_shape,
     check_patches,
     encode_labels,
+    warn_if_scaled,
 )
 from idc_sklearn.precision import PRECISIONS, MixedPrecisionMixin
-from idc_sklearn.resampling import RESAMPLE_MODES, EpochResampler
+from idc_sklearn.resampling import RESAMPLE_MODES
 from idc_sklearn.split import PatientValidSplit
 
 __all__ = ["PatchNetClassifier", "MLBNInceptionClassifier", "PRECISIONS"]
 
-# Float patches whose first rows all lie in [0, 1] were most likely scaled already;
-# "scale" divides by 255 again. Only this many rows are looked at.
-_SCALED_CHECK_ROWS = 4096
 # True while skorch's evaluation_step runs for a prediction (forward_iter), which
 # infer cannot otherwise tell from a validation pass; per thread, so concurrent
 # predictions do not see each other's.
@@ -87,7 +81,9 @@ def _options(modes) -> list:
     return [StrOptions(names), None] if None in modes else [StrOptions(names)]
 
 
-class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifier):
+class PatchNetClassifier(
+    MixedPrecisionMixin, PatchLoadingMixin, AutoDeviceMixin, NeuralNetClassifier
+):
     """A CNN on image patches as a scikit-learn classifier.
 
     A :class:`skorch.NeuralNetClassifier` that takes patch arrays, as images are
@@ -395,19 +391,8 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
 
     def _check_X(self, X, *, check_finite: bool = True) -> np.ndarray:
         X = check_patches(X, self.patch_shape, check_finite=check_finite)
-        if self.normalize == "scale" and np.issubdtype(X.dtype, np.floating):
-            head = X[:_SCALED_CHECK_ROWS]
-            largest = float(np.nanmax(head)) if head.size else np.inf
-            if largest <= 1.0:
-                warnings.warn(
-                    f"X holds floats in [0, 1] (largest {largest:.3g} "
-                    f"in the first {len(head)} patches), but normalize='scale' "
-                    "reads patches on the 0-255 scale and divides by 255 again. "
-                    "Pass the unscaled patches (uint8 0-255), or normalize=None "
-                    "for patches scaled already.",
-                    UserWarning,
-                    stacklevel=3,
-                )
+        if self.normalize == "scale":
+            warn_if_scaled(X)
         return X
 
     def _learn_classes(self, y: np.ndarray, classes=None) -> None:
@@ -436,6 +421,11 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
             else compute_class_weight(self.class_weight, classes=classes, y=y)
         )
 
+    def _seeded(self):
+        """``random_state``'s seed on torch's generators, restored after."""
+        device = self.__dict__.get("device_") or resolve_device(self.__dict__["device"])
+        return seeded(self.random_state, device)
+
     def _learn_input_statistics(self, X: np.ndarray) -> None:
         """Learn what the network needs of the training patches, before it is built.
 
@@ -446,25 +436,6 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         # Inputs are validated where they enter (fit / partial_fit); skorch's own
         # check would re-infer classes_ from the encoded labels.
         pass
-
-    # -- seeding --
-
-    @contextmanager
-    def _seeded(self):
-        if self.random_state is None:
-            yield
-            return
-        if isinstance(self.random_state, numbers.Integral):
-            seed = int(self.random_state)
-        else:
-            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        device = torch.device(
-            self.__dict__.get("device_") or resolve_device(self.__dict__["device"])
-        )
-        cuda = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seed)
-            yield
 
     # -- skorch hooks --
 
@@ -521,56 +492,6 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
             (cb for _, cb in reversed(callbacks) if isinstance(cb, TrainingCheckpoint)),
             None,
         )
-
-    def get_params_for(self, prefix):
-        params = super().get_params_for(prefix)
-        if prefix in ("iterator_train", "iterator_valid"):
-            device = self.__dict__.get("device_")
-            # Pinned host batches copy to the GPU asynchronously.
-            if (
-                device is not None
-                and torch.device(device).type == "cuda"
-                and not self.data_on_device
-            ):
-                params.setdefault("pin_memory", True)
-        return params
-
-    def get_dataset(self, X, y=None):
-        if self.data_on_device and not isinstance(X, Dataset):
-            device = self.device_
-            X = torch.from_numpy(np.ascontiguousarray(X)).to(device)
-            if y is not None:
-                y = torch.as_tensor(y, dtype=torch.int64, device=device)
-        return super().get_dataset(X, y)
-
-    def get_iterator(self, dataset, training=False):
-        if not training:
-            return super().get_iterator(dataset, training=False)
-        kwargs = self.get_params_for("iterator_train")
-        kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
-        n_patches = len(dataset)
-        if self.resample is not None:
-            # The sampler resamples and shuffles the training part each epoch, by
-            # index; the validation part is never resampled. Its seed comes from
-            # torch's generator, which random_state seeds.
-            seed = int(torch.randint(np.iinfo(np.int32).max, (1,)).item())
-            sampler = EpochResampler(
-                dataset_labels(dataset),
-                self.resample,
-                shuffle=kwargs.pop("shuffle", True),
-                random_state=seed,
-            )
-            kwargs["sampler"] = sampler
-            n_patches = len(sampler)
-        # Kept so a checkpoint can save (and a resumed fit restore) its generator.
-        self._train_sampler = kwargs.get("sampler")
-        if n_patches % kwargs["batch_size"] == 1:
-            # A last batch of one patch makes BatchNorm fail in training mode;
-            # dropping it skips one (shuffled, so random) patch per epoch.
-            kwargs.setdefault("drop_last", True)
-        return self.iterator_train(dataset, **kwargs)
 
     def _module_kwargs(self) -> dict:
         """Keyword arguments the module class is built with, before module__*."""
@@ -682,36 +603,6 @@ class PatchNetClassifier(MixedPrecisionMixin, AutoDeviceMixin, NeuralNetClassifi
         if mode == "compile" and not predicting:
             mode = "fold"
         return inference_network(self.module_, mode)
-
-    # -- one host sync per epoch --
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """One pass over ``iterator``, as skorch's, with one host sync per epoch.
-
-        skorch records each batch's loss with ``loss.item()``, which waits for the
-        GPU after every step. Here the losses stay on the device and are read in
-        one transfer when the pass ends, before any ``on_epoch_end`` callback
-        reads them; a callback reading a batch loss during the pass gets a 0-d
-        tensor (formatting it, as skorch's progress bar does, works).
-        """
-        if iterator is None:
-            return
-        key = prefix + "_loss"
-        recorded = []
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            loss = step["loss"].detach()
-            self.history.record_batch(key, loss)
-            recorded.append((self.history[-1]["batches"][-1], loss))
-            size = get_len(batch[0] if isinstance(batch, (tuple, list)) else batch)
-            self.history.record_batch(prefix + "_batch_size", size)
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        if recorded:
-            values = torch.stack([loss for _, loss in recorded]).float().tolist()
-            for (entry, _), value in zip(recorded, values, strict=True):
-                entry[key] = value
-        self.history.record(prefix + "_batch_count", len(recorded))
 
     # -- the estimator API --
 

@@ -18,6 +18,9 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 
 DEFAULT_PATCH_SHAPE = (50, 50, 3)
 
+# Float patches whose first rows all lie in [0, 1] were most likely scaled already;
+# normalize="scale" divides by 255 again. Only this many rows are looked at.
+_SCALED_CHECK_ROWS = 4096
 # Large float arrays are checked for NaN/inf in slices, so the check never allocates
 # a boolean mask the size of the data.
 _FINITE_CHECK_ROWS = 4096
@@ -279,3 +282,21 @@ def check_groups(groups, n_samples: int):
             f"got shape {groups.shape}.{hint}"
         )
     return groups
+
+
+def warn_if_scaled(X: np.ndarray) -> None:
+    """Warn where float patches look scaled to [0, 1] already (normalize="scale")."""
+    if not np.issubdtype(X.dtype, np.floating):
+        return
+    head = X[:_SCALED_CHECK_ROWS]
+    largest = float(np.nanmax(head)) if head.size else np.inf
+    if largest <= 1.0:
+        warnings.warn(
+            f"X holds floats in [0, 1] (largest {largest:.3g} "
+            f"in the first {len(head)} patches), but normalize='scale' "
+            "reads patches on the 0-255 scale and divides by 255 again. "
+            "Pass the unscaled patches (uint8 0-255), or normalize=None "
+            "for patches scaled already.",
+            UserWarning,
+            stacklevel=4,
+        )
