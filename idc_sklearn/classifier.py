@@ -180,7 +180,10 @@ class PatchNetClassifier(
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling and dropout. The same seed
         gives the same fitted model and probabilities on CPU. The global torch
-        random state is left as it was.
+        random state is left as it was. The seed is set on torch's generator,
+        which the threads of a process share: seeded fits repeat when run one at
+        a time per process (joblib's default, process-based backend), not when
+        several run at once in threads of one process.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA where present, else the CPU, resolved at fit (the
         resolved device is ``device_``). ``"cpu"``, ``"cuda"``, ``"cuda:1"`` work.
