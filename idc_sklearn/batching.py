@@ -217,8 +217,9 @@ class PatchLoadingMixin:
             )
             kwargs["sampler"] = sampler
             n_patches = len(sampler)
-        # Kept so a checkpoint can save (and a resumed fit restore) its generator.
-        self._train_sampler = kwargs.get("sampler")
+        # The order the training part is drawn in goes with it, so a training
+        # checkpoint can save (and a resumed fit restore) its generator.
+        dataset.epoch_sampler = kwargs.get("sampler")
         if n_patches % kwargs["batch_size"] == 1:
             # A last batch of one patch makes BatchNorm fail in training mode;
             # dropping it skips one (shuffled, so random) patch per epoch.

@@ -130,11 +130,16 @@ def _callback_state(encoder: Encoder, name: str, callback) -> dict:
     return {"values": values, "schedulers": schedulers}
 
 
-def save_checkpoint(net, folder, *, fingerprint: dict, finished: bool) -> Path:
-    """Write the training state of ``net`` to ``folder``/checkpoint.safetensors."""
+def save_checkpoint(
+    net, folder, *, fingerprint: dict, finished: bool, sampler=None
+) -> Path:
+    """Write the training state of ``net`` to ``folder``/checkpoint.safetensors.
+
+    ``sampler`` is the training part's per-epoch class-balancing sampler
+    (:class:`~idc_sklearn.EpochResampler`), whose generator is saved too.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    sampler = getattr(net, "_train_sampler", None)
     scaler = getattr(net, "grad_scaler_", None)
     components = network_components(net)
     cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
@@ -266,14 +271,13 @@ def restore_callbacks(net, found: dict) -> None:
             getattr(callback, attr).load_state_dict(scheduler_state)
 
 
-def restore_random_state(net, found: dict) -> None:
-    """Generators, at the start of the first resumed epoch."""
+def restore_random_state(net, found: dict, sampler=None) -> None:
+    """Generators, at the start of the first resumed epoch (``sampler``'s too)."""
     random = found["state"]["random"]
     torch.set_rng_state(random["torch"])
     if torch.cuda.is_available():
         for index, cuda_state in enumerate(random["cuda"][: torch.cuda.device_count()]):
             torch.cuda.set_rng_state(cuda_state, index)
-    sampler = getattr(net, "_train_sampler", None)
     if sampler is not None and random["sampler"] is not None:
         sampler.rng_state = random["sampler"]
 
@@ -314,6 +318,7 @@ class TrainingCheckpoint(Callback):
         self.fingerprint_ = None
         self._pending = None
         self._target_epochs = None
+        self._sampler = None
         return self
 
     def prepare(self, net, X, y, groups, epochs: int, *, resume: bool) -> int:
@@ -339,9 +344,11 @@ class TrainingCheckpoint(Callback):
         if self._pending is not None:
             restore_callbacks(net, self._pending)
 
-    def on_epoch_begin(self, net, **kwargs):
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        # The training part's class-balancing order (PatchLoadingMixin), if any.
+        self._sampler = getattr(dataset_train, "epoch_sampler", None)
         if self._pending is not None:
-            restore_random_state(net, self._pending)
+            restore_random_state(net, self._pending, self._sampler)
             self._pending = None
 
     def on_epoch_end(self, net, **kwargs):
@@ -361,8 +368,19 @@ class TrainingCheckpoint(Callback):
                 "estimators of idc_sklearn call it in fit and partial_fit."
             )
         save_checkpoint(
-            net, self.dirname, fingerprint=self.fingerprint_, finished=finished
+            net,
+            self.dirname,
+            fingerprint=self.fingerprint_,
+            finished=finished,
+            sampler=self._sampler,
         )
+
+    def end_fit(self) -> None:
+        """Forget the fit's sampler: it holds the training labels, which the fitted
+        model (and its pickle) has no use for. The estimator calls it however the
+        fit ended."""
+        self._sampler = None
+        self._pending = None
 
     def _finished(self, net) -> bool:
         """Whether training ended by itself: all its epochs, or early stopping.

@@ -684,9 +684,8 @@ class PatchNetClassifier(
             try:
                 return super().partial_fit(X, y, epochs=epochs, **fit_params)
             finally:
-                # The class-balancing sampler holds the training labels, which the
-                # fitted model (and its pickle) has no use for.
-                self._train_sampler = None
+                if checkpoint is not None:
+                    checkpoint.end_fit()
 
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order.
