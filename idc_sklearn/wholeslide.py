@@ -204,6 +204,12 @@ class _TileBatches:
                 out[i - start + k] = self._fit(region[:, left : left + width])
         return out
 
+    def close(self) -> None:
+        """Close this process's slide, if open."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader, self._pid = None, None
+
     def _fit(self, tile: np.ndarray) -> np.ndarray:
         """The tile at the model's size: area averaging down, bilinear up."""
         if tile.shape[:2] == (self.tile_px, self.tile_px):
@@ -903,10 +909,16 @@ def _predict_tiles(estimator, column, batches, num_workers, progress):
     n = len(batches.xs)
     out = np.empty(n, np.float32)
     done = 0
-    with tqdm(total=n, unit="tile", disable=not progress, desc="predict_slide") as bar:
-        for batch in loader:
-            batch = np.asarray(batch)
-            out[done : done + len(batch)] = estimator.predict_proba(batch)[:, column]
-            done += len(batch)
-            bar.update(len(batch))
+    try:
+        with tqdm(
+            total=n, unit="tile", disable=not progress, desc="predict_slide"
+        ) as bar:
+            for batch in loader:
+                batch = np.asarray(batch)
+                proba = estimator.predict_proba(batch)[:, column]
+                out[done : done + len(batch)] = proba
+                done += len(batch)
+                bar.update(len(batch))
+    finally:
+        batches.close()  # the slide this process opened (num_workers=0)
     return out

@@ -130,12 +130,10 @@ def run(parser, args, argv) -> int:
     from idc_sklearn.cli._inference import set_inference
 
     patch_shape = set_inference(model, args)
-    import matplotlib
     import pandas as pd
 
     from idc_sklearn.wholeslide import predict_slide
 
-    matplotlib.use("Agg", force=False)
     output.mkdir(exist_ok=True)
     rows, failed = [], 0
     for slide in args.slides:
@@ -152,7 +150,7 @@ def run(parser, args, argv) -> int:
                 progress=not args.quiet,
             )
             summary = _write(result, output / Path(slide).name, args.threshold)
-        except (OSError, ValueError, ImportError) as exc:
+        except Exception as exc:  # noqa: BLE001 - reported; the other slides go on
             failed += 1
             say_error(args, slide, exc)
             rows.append({"slide": slide, "error": f"{type(exc).__name__}: {exc}"})
