@@ -391,6 +391,8 @@ class SlideResult:
         Level-0 pixels per thumbnail pixel, along x and y.
     tissue_threshold : float
         The saturation above which a thumbnail pixel is tissue.
+    backend : {"openslide", "tiffslide"}
+        The reader that read the slide.
     """
 
     def __init__(self, **fields) -> None:
