@@ -548,13 +548,17 @@ def _plain(value):
     return value
 
 
-def _check_threshold(threshold) -> float:
-    if isinstance(threshold, bool) or not (
-        isinstance(threshold, (int, float, np.integer, np.floating))
-        and 0 <= threshold <= 1
+def _check_fraction(value, name: str, *, also: str = "") -> float:
+    """A number in [0, 1], or a ValueError naming ``name`` (``also``: other forms)."""
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float, np.integer, np.floating)) and 0 <= value <= 1
     ):
-        raise ValueError(f"threshold must be a number in [0, 1]; got {threshold!r}.")
-    return float(threshold)
+        raise ValueError(f"{name} must be {also}a number in [0, 1]; got {value!r}.")
+    return float(value)
+
+
+def _check_threshold(threshold) -> float:
+    return _check_fraction(threshold, "threshold")
 
 
 def _check_output(path, name: str, suffixes: tuple[str, ...]):
@@ -768,20 +772,9 @@ def predict_slide(
     path = _check_slide_path(slide)
     mpp = _positive(mpp, "mpp", none=True)
     target_mpp = _positive(target_mpp, "target_mpp")
-    if isinstance(min_tissue, bool) or not (
-        isinstance(min_tissue, (int, float, np.integer, np.floating))
-        and 0 <= min_tissue <= 1
-    ):
-        raise ValueError(f"min_tissue must be a number in [0, 1]; got {min_tissue!r}.")
-    if tissue_threshold != "otsu" and (
-        isinstance(tissue_threshold, bool)
-        or not isinstance(tissue_threshold, (int, float, np.integer, np.floating))
-        or not 0 <= tissue_threshold <= 1
-    ):
-        raise ValueError(
-            f"tissue_threshold must be 'otsu' or a number in [0, 1]; got "
-            f"{tissue_threshold!r}."
-        )
+    _check_fraction(min_tissue, "min_tissue")
+    if tissue_threshold != "otsu":
+        _check_fraction(tissue_threshold, "tissue_threshold", also="'otsu' or ")
     origin = _check_origin(origin)
     checks = [("batch_size", batch_size, 1)]
     if num_workers != "auto":

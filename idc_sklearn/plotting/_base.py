@@ -69,6 +69,15 @@ def figure_and_axes(
     return root_figure(axes[0]), axes
 
 
+def check_fraction(value, name: str) -> float:
+    """A number in [0, 1] (an opacity), or a ValueError naming ``name``."""
+    if isinstance(value, bool) or not (
+        isinstance(value, (int, float, np.integer, np.floating)) and 0 <= value <= 1
+    ):
+        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}.")
+    return float(value)
+
+
 def check_vector(values, name: str, n: int | None = None) -> np.ndarray:
     """A 1-D array of ``n`` finite real numbers (any ``n`` when None)."""
     values = np.asarray(values)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from idc_sklearn.patches import as_real_array
 from idc_sklearn.plotting._base import (
+    check_fraction,
     check_integers,
     check_path,
     check_vector,
@@ -330,10 +331,7 @@ def plot_slide_heatmap(
     labels = None if labels is None else _check_labels(labels, n)
     downsample = _check_downsample(downsample, shape)
     background = _check_background(background)
-    if isinstance(alpha, bool) or not (
-        isinstance(alpha, (int, float, np.integer, np.floating)) and 0 <= alpha <= 1
-    ):
-        raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}.")
+    check_fraction(alpha, "alpha")
     path = check_path(path)
     slide = _downsample(
         _paste(patches, top, left, heights, widths, shape, background), downsample

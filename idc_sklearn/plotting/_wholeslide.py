@@ -8,7 +8,12 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from idc_sklearn.plotting._base import check_path, figure_and_axes, save
+from idc_sklearn.plotting._base import (
+    check_fraction,
+    check_path,
+    figure_and_axes,
+    save,
+)
 
 
 def plot_slide_prediction(
@@ -56,10 +61,7 @@ def plot_slide_prediction(
             f"result must be the SlideResult of predict_slide; got "
             f"{type(result).__name__}."
         )
-    if isinstance(alpha, bool) or not (
-        isinstance(alpha, (int, float, np.integer, np.floating)) and 0 <= alpha <= 1
-    ):
-        raise ValueError(f"alpha must be a number in [0, 1]; got {alpha!r}.")
+    check_fraction(alpha, "alpha")
     path = check_path(path)
     regions = [] if threshold is None else result.to_geojson(threshold=threshold)
     width, height = result.dimensions
