@@ -30,10 +30,15 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(exclude=["tests", "tests.*"]),
     # The IDC sample that load_idc_sample reads, with its description, and the
-    # pretrained models' weights and cards that load_pretrained reads.
+    # pretrained models' weights and cards that load_pretrained reads, and the
+    # template of the HTML report.
     package_data={
         "idc_sklearn.datasets": ["data/idc_sample.npz", "data/*.rst"],
-        "idc_sklearn": ["pretrained_models/*.safetensors", "pretrained_models/*.json"],
+        "idc_sklearn": [
+            "pretrained_models/*.safetensors",
+            "pretrained_models/*.json",
+            "templates/*.jinja",
+        ],
     },
     install_requires=[
         "torch>=2.2,<3",
@@ -50,6 +55,7 @@ setup(
         "tabulate>=0.9",
         "joblib>=1.3",
         "safetensors>=0.4",
+        "jinja2>=3.1",
     ],
     extras_require={
         "dev": [
@@ -58,6 +64,10 @@ setup(
             "hypothesis>=6.100",
             "dask[distributed]>=2024.1",
             "accelerate>=0.30",
+            # the HTML report checked in a real browser (Debian's chromium) and
+            # parsed as HTML5
+            "playwright>=1.40",
+            "html5lib>=1.1",
             *SLIDES,
         ],
         "slides": SLIDES,

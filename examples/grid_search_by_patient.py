@@ -87,3 +87,12 @@ for params, score in zip(
 ):
     print(f"{params}: balanced accuracy {score:.3f}")
 print("best:", search.best_params_)
+
+# %%
+# How the refitted model trained
+# ------------------------------
+# The refitted network's history: loss and validation score per epoch, the epoch
+# early stopping kept marked.
+from idc_sklearn import plot_learning_curves
+
+fig, axes, lines = plot_learning_curves(search.best_estimator_)

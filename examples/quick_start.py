@@ -73,6 +73,12 @@ clf.fit(X[train], y[train], groups=patients[train])
 print(f"trained {len(clf.history_)} epochs on {clf.device_}")
 
 # %%
+# Loss and validation score per epoch, the epoch kept marked:
+from idc_sklearn import plot_learning_curves
+
+fig, axes, lines = plot_learning_curves(clf)
+
+# %%
 # Score on the held-out patients
 # ------------------------------
 # Balanced accuracy over all test patches, then per patient: ``patient_scores``

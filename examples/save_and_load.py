@@ -70,6 +70,18 @@ same = np.allclose(loaded.predict_proba(X), clf.predict_proba(X))
 print("the same probabilities:", same)
 
 # %%
+# The loaded model's ROC curve lies on the fitted one's:
+from idc_sklearn import plot_roc_curves
+
+fig, ax, displays = plot_roc_curves(
+    y,
+    {
+        "fitted": clf.predict_proba(X)[:, 1],
+        "loaded from the file": loaded.predict_proba(X)[:, 1],
+    },
+)
+
+# %%
 # What the file is not
 # --------------------
 # Anything that is not a model file saved by ``save_model`` is refused with

@@ -92,3 +92,10 @@ accelerator.print(
     f"balanced accuracy on {len(np.unique(patients[test]))} unseen patients: "
     f"{balanced_accuracy_score(y[test], predicted):.3f}"
 )
+
+# %%
+# The history of one process is the history of all: loss and validation score
+# per epoch.
+from idc_sklearn import plot_learning_curves
+
+fig, axes, lines = plot_learning_curves(clf)

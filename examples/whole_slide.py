@@ -24,11 +24,15 @@ the slides extra: ``pip install "idc_sklearn[slides]"``.
 # keeps 27 of the patient's patches); scaling it 2x makes a finer scan. Patient
 # 13688 is one of the split's validation patients: the pretrained model never
 # trained on it (its patches only told training when to stop).
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from idc_sklearn import load_idc_sample, write_slide
 
 PATIENT = "13688"
+folder = Path(tempfile.mkdtemp())  # where the slide and its outputs go
 SCALE = 2  # the slide's pixels per archive pixel: 2 um per pixel
 # sphinx_gallery_start_ignore
 # The test suite runs every example with IDC_SKLEARN_EXAMPLE_QUICK=1.
@@ -45,7 +49,8 @@ glass = np.full((y.max() + 100, x.max() + 100, 3), 255, np.uint8)
 for patch, left, top in zip(idc.data[rows], x, y, strict=True):
     glass[top : top + 50, left : left + 50] = patch
 glass = glass.repeat(SCALE, axis=0).repeat(SCALE, axis=1)
-write_slide(glass, f"{PATIENT}.tif", mpp=4.0 / SCALE)
+slide = folder / f"{PATIENT}.tif"
+write_slide(glass, slide, mpp=4.0 / SCALE)
 
 # %%
 # Predict it
@@ -57,7 +62,7 @@ write_slide(glass, f"{PATIENT}.tif", mpp=4.0 / SCALE)
 from idc_sklearn import load_pretrained, predict_slide
 
 model = load_pretrained("mlbn-small")
-result = predict_slide(model, f"{PATIENT}.tif", origin=(SCALE, SCALE), progress=False)
+result = predict_slide(model, slide, origin=(SCALE, SCALE), progress=False)
 print(result)
 print(result.tiles.head())
 
@@ -89,7 +94,7 @@ print(
 # ----------------------
 # The regions are GeoJSON in level-0 pixels: in QuPath, File > Import objects
 # reads them as annotations classified "IDC", each with its mean probability.
-regions = result.to_geojson(f"{PATIENT}.geojson", threshold=0.5)
+regions = result.to_geojson(folder / f"{PATIENT}.geojson", threshold=0.5)
 print(f"{len(regions['features'])} IDC regions written to {PATIENT}.geojson")
 summary = result.summary()
 print(

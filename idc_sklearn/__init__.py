@@ -62,9 +62,12 @@ _PUBLIC = {
     "patient_predictions": "idc_sklearn.metrics",
     "paired_bootstrap": "idc_sklearn.metrics",
     "compare_models": "idc_sklearn.comparison",
+    "write_html_report": "idc_sklearn.html_report",
     # figures (matplotlib; no torch)
     "plot_comparison": "idc_sklearn.plotting",
     "plot_learning_curves": "idc_sklearn.plotting",
+    "plot_paired_differences": "idc_sklearn.plotting",
+    "plot_patient_scores": "idc_sklearn.plotting",
     "plot_roc_curves": "idc_sklearn.plotting",
     "plot_precision_recall_curves": "idc_sklearn.plotting",
     "plot_confusion_matrix": "idc_sklearn.plotting",

@@ -296,6 +296,23 @@ def _run_fold(estimator, scorers, fold) -> tuple[dict, _CachedPredictions]:
     return row, predictions
 
 
+def _history(estimator) -> list[dict] | None:
+    """The per-epoch records of a fitted skorch net, or of a pipeline ending in one.
+
+    Plain dicts without the per-batch records, so details stay small and need no
+    skorch to read; None for models that keep no history.
+    """
+    steps = getattr(estimator, "steps", None)
+    final = steps[-1][1] if isinstance(steps, list) and steps else estimator
+    history = getattr(final, "history_", None)
+    if history is None:
+        return None
+    return [
+        {key: value for key, value in epoch.items() if key != "batches"}
+        for epoch in history
+    ]
+
+
 def _idc_score(predictions: _CachedPredictions, positive):
     """The IDC score the scorers computed, and the method it came from.
 
@@ -428,6 +445,10 @@ def compare_models(
             with 2,000 resamples of the test patients, seed 0) and ``n_patients``.
             ``differences.attrs`` holds ``"reference"`` and ``"best"`` (the first
             row's model; None with a single model).
+        histories : dict of str to list of list of dict
+            For each model that keeps a skorch history (the CNNs, alone or
+            ending a pipeline), one history per fold in fold order: a dict per
+            epoch, as skorch records it, without the per-batch records.
 
     Raises
     ------
@@ -504,6 +525,7 @@ def compare_models(
     fold_rows: dict[str, list[dict]] = {name: [] for name, _ in pairs}
     fold_predictions: list[pd.DataFrame] = []
     score_methods: dict[str, str | None] = {}
+    histories: dict[str, list[list[dict]]] = {}
     with tqdm(total=len(pairs) * len(folds), disable=not progress, unit="fit") as bar:
         for k, (train, test) in enumerate(folds, start=1):
             # Each fold's patches are copied once, for all the models.
@@ -515,6 +537,9 @@ def compare_models(
                 row, predictions = _run_fold(estimator, scorers, fold)
                 fold_rows[name].append({"model": name, "fold": k, **row})
                 if return_details:
+                    history = _history(estimator)
+                    if history is not None:
+                        histories.setdefault(name, []).append(history)
                     score, score_methods[name] = _idc_score(predictions, classes[1])
                     columns[f"{name}_pred"] = predictions.cached("predict")
                     columns[f"{name}_score"] = np.nan if score is None else score
@@ -540,6 +565,7 @@ def compare_models(
         folds=per_fold,
         predictions=predictions,
         differences=_differences(predictions, names, reference, classes[1]),
+        histories=histories,
     )
     return table, details
 

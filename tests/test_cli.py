@@ -57,9 +57,10 @@ def _files(out):
     return sorted(path.name for path in out.iterdir())
 
 
-def _check_outputs(out, models, n_patches, n_folds, split_ids=None):
-    """The six files, consistent with one another; returns the markdown."""
-    assert _files(out) == sorted(REPORT_FILES)
+def _check_outputs(out, models, n_patches, n_folds, split_ids=None, report=True):
+    """The files, consistent with one another; returns the markdown."""
+    expected = [*REPORT_FILES, "report.html"] if report else REPORT_FILES
+    assert _files(out) == sorted(expected)
     table = pd.read_csv(out / "comparison.csv", index_col="model")
     assert table.index.tolist() == models
     assert table.columns.tolist() == COLUMNS
@@ -102,6 +103,9 @@ def test_compare_end_to_end_writes_every_file(tmp_path, capsys):
     assert "| mlbn-inception | " in markdown
     assert sentence in markdown
     assert "## Per fold" in markdown and "fold 1 (20)" in markdown
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f"<dd>{' '.join(['idc-sklearn', *argv])}</dd>" in page
+    assert page.count("<img ") == 9  # 1 + 2 + 1 + 3 heatmaps + 2 learning curves
 
 
 def test_quiet_prints_only_the_table(tmp_path, capsys):
@@ -110,6 +114,13 @@ def test_quiet_prints_only_the_table(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err == ""
     assert captured.out.splitlines()[0].split()[:2] == ["bal.", "acc."]
+    assert "report.html" in _files(tmp_path)
+
+
+def test_no_report_skips_the_page_only(tmp_path, capsys):
+    argv = [*TINY, "--models", "color-logreg", "--out", str(tmp_path), "--no-report"]
+    assert main(argv) == 0
+    _check_outputs(tmp_path, ["color-logreg"], 40, 2, report=False)
 
 
 def test_fixed_split_on_the_real_sample(idc_sample_root, tmp_path, capsys):

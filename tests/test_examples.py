@@ -1,9 +1,9 @@
 """Every script in ``examples/`` runs, with the sizes its quick mode sets.
 
 Each example reads ``IDC_SKLEARN_EXAMPLE_QUICK=1`` and shrinks its data, network and
-epochs, so the whole gallery runs here in about a minute; the docs build renders the
-examples without running them. A new example is picked up by the glob, so none can
-be forgotten.
+epochs, so the whole gallery runs here in about a minute; the docs build runs them the
+same way and shows their figures (tests/test_browser.py checks the built gallery). A
+new example is picked up by the glob, so none can be forgotten.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,7 +23,9 @@ from idc_sklearn.plotting import (
     plot_comparison,
     plot_confusion_matrix,
     plot_learning_curves,
+    plot_paired_differences,
     plot_patient_heatmap,
+    plot_patient_scores,
     plot_precision_recall_curves,
     plot_roc_curves,
     plot_slide_heatmap,
@@ -118,7 +121,8 @@ def test_errors(table, table_change, metrics, error, match):
 
 
 @pytest.mark.parametrize(
-    "module", ["_comparison", "_training", "_classification", "_slides"]
+    "module",
+    ["_comparison", "_differences", "_training", "_classification", "_slides"],
 )
 def test_docstring_examples(module):
     result = doctest.testmod(importlib.import_module(f"idc_sklearn.plotting.{module}"))
@@ -610,3 +614,111 @@ def test_figures_leave_backend_pyplot_and_torch_alone():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
+
+
+# --- paired differences and per-patient scores ------------------------------------
+
+
+def _differences():
+    differences = pd.DataFrame(
+        {
+            "difference": [0.01, 0.06, -0.05],
+            "low": [-0.02, 0.03, -0.08],
+            "high": [0.04, 0.09, -0.01],
+            "n_patients": [20, 20, 20],
+        },
+        index=pd.Index(["features-rf", "color-logreg", "texture-svm"], name="model"),
+    )
+    differences.attrs.update(reference="mlbn-inception", best="features-rf")
+    return differences
+
+
+def test_forest_plot_one_row_per_model_coloured_by_verdict(tmp_path):
+    path = tmp_path / "forest.png"
+    fig, ax, artists = plot_paired_differences(_differences(), path=path)
+    assert list(artists) == ["features-rf", "color-logreg", "texture-svm"]
+    # The first row on top, and its interval spans low to high.
+    ticks = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
+    assert ticks["features-rf"] > ticks["color-logreg"] > ticks["texture-svm"]
+    colours = {
+        name: matplotlib.colors.to_hex(container.lines[0].get_color())
+        for name, container in artists.items()
+    }
+    assert colours == {
+        "features-rf": matplotlib.colors.to_hex("tab:gray"),
+        "color-logreg": matplotlib.colors.to_hex("tab:green"),
+        "texture-svm": matplotlib.colors.to_hex("tab:red"),
+    }
+    segments = artists["color-logreg"].lines[2][0].get_segments()[0]
+    np.testing.assert_allclose(segments[:, 0], [0.03, 0.09])
+    assert "mlbn-inception" in ax.get_xlabel()
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("differences", "error", "match"),
+    [
+        ([0.1], TypeError, "differences must be the pandas DataFrame"),
+        (pd.DataFrame({"difference": [0.1]}), ValueError, r"lacks the columns \['low'"),
+        (
+            pd.DataFrame(columns=["difference", "low", "high"]),
+            ValueError,
+            "has no rows",
+        ),
+        (
+            pd.DataFrame({"difference": [np.nan], "low": [0.0], "high": [1.0]}),
+            ValueError,
+            "NaN or infinity",
+        ),
+    ],
+)
+def test_forest_plot_errors(differences, error, match):
+    with pytest.raises(error, match=match):
+        plot_paired_differences(differences)
+
+
+def _patients():
+    # p1 and p2 show both classes (p2 the harder), p3 one class.
+    return pd.DataFrame(
+        {
+            "model": ["a"] * 3 + ["b"] * 3,
+            "patient": ["p1", "p2", "p3"] * 2,
+            "n_patches": [10, 8, 5] * 2,
+            "n_idc": [4, 3, 0] * 2,
+            "balanced_accuracy": [0.9, 0.6, 1.0, 0.8, 0.5, 0.4],
+        }
+    )
+
+
+def test_patient_scores_put_mixed_patients_first_hardest_first():
+    fig, ax, artists = plot_patient_scores(_patients())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["p2", "p1", "p3"]
+    assert list(artists) == ["a", "b"]
+    # One dot per patient and model, at its patient's position and score.
+    x, y = artists["b"].get_data()
+    np.testing.assert_allclose(np.round(x), [1, 0, 2])
+    np.testing.assert_allclose(y, [0.8, 0.5, 0.4])
+    # The band of patients with both classes covers the first two positions.
+    (band,) = ax.patches
+    assert (band.get_x(), band.get_x() + band.get_width()) == (-0.5, 1.5)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["both classes (2)", "one class only (1)"]
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        (lambda f: f.to_numpy(), TypeError, "patients must be the pandas DataFrame"),
+        (
+            lambda f: f.drop(columns="n_idc"),
+            ValueError,
+            r"lacks the columns \['n_idc'\]",
+        ),
+        (lambda f: f.iloc[:0], ValueError, "has no rows"),
+    ],
+)
+def test_patient_scores_errors(change, error, match):
+    with pytest.raises(error, match=match):
+        plot_patient_scores(change(_patients()))
+    with pytest.raises(ValueError, match=r"lacks the columns \['roc_auc'\]"):
+        plot_patient_scores(_patients(), metric="roc_auc")

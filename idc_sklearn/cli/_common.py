@@ -172,4 +172,9 @@ def subsample(idc, n: int, seed: int):
     rank[order] = np.arange(len(strata)) - (np.cumsum(sizes) - sizes)[strata[order]]
     position = (rank + rng.random(len(strata))) / sizes[strata]
     keep = np.sort(np.argsort(position, kind="stable")[:n])
-    return Bunch(data=idc.data[keep], target=idc.target[keep], groups=idc.groups[keep])
+    kept = Bunch(data=idc.data[keep], target=idc.target[keep], groups=idc.groups[keep])
+    frame = getattr(idc, "frame", None)
+    if frame is not None:
+        # The patches' coordinates, for the report's slide heatmaps.
+        kept.frame = frame.iloc[keep].reset_index(drop=True)
+    return kept

@@ -40,6 +40,7 @@ DEFAULT_FOLDS = 3
 DEFAULT_SAMPLE_PATCHES = 600
 DEFAULT_SAMPLE_FOLDS = 2
 DEFAULT_OUT = "idc_compare_results"
+REPORT = "report.html"
 
 
 def add_parser(commands) -> None:
@@ -52,9 +53,11 @@ def add_parser(commands) -> None:
             "feature baselines with folds by patient; print the table and the "
             "paired difference of the MLBN network against the best other model "
             "with its 95% interval, and write comparison.csv, comparison.md, "
-            "comparison.png, folds.csv, predictions.csv and patients.csv. Without "
-            "--data it runs on the built-in real sample of the IDC archive and the "
-            "small preset on a CPU; --n-patches makes a quicker run."
+            "comparison.png, folds.csv, predictions.csv, patients.csv and "
+            "report.html (one self-contained page with every figure; --no-report "
+            "skips it). Without --data it runs on the built-in real sample of the "
+            "IDC archive and the small preset on a CPU; --n-patches makes a quicker "
+            "run."
         ),
     )
     # Errors found after parsing are reported with the usage of "compare".
@@ -152,6 +155,13 @@ def add_parser(commands) -> None:
         metavar="DIR",
         default=DEFAULT_OUT,
         help=f"folder for the results (default: {DEFAULT_OUT})",
+    )
+    output.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="do not write report.html, the page with every figure (the tables, "
+        "chart and CSV files are written still)",
     )
     output.add_argument(
         "--quiet",
@@ -348,5 +358,18 @@ def run(parser, args, argv) -> int:
         f"{elapsed:.0f} s in all.\n\nCommand: `{command}`"
     )
     paths = write_report(args.out, table, details, description=description)
+    if args.report:
+        from idc_sklearn.html_report import write_html_report
+
+        paths.append(
+            write_html_report(
+                paths[0].parent / REPORT,
+                table,
+                details,
+                dataset=idc if hasattr(idc, "frame") else None,
+                command=command,
+                description=f"{_settings(args)}; {elapsed:.0f} s in all",
+            )
+        )
     say(args, f"Wrote {', '.join(map(str, paths))} in {elapsed:.0f} s.")
     return 0

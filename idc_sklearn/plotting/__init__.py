@@ -11,6 +11,8 @@ Every function but :func:`plot_comparison` returns ``(figure, axes, artists)``: 
 figure, the axes drawn on, and the artists or sklearn displays a caller may restyle.
 
 - ``_comparison.py``: :func:`plot_comparison`, the chart of a comparison table.
+- ``_differences.py``: :func:`plot_paired_differences` (a forest plot of a
+  comparison's paired differences), :func:`plot_patient_scores`.
 - ``_training.py``: :func:`plot_learning_curves`, from a skorch history.
 - ``_classification.py``: :func:`plot_roc_curves`,
   :func:`plot_precision_recall_curves`, :func:`plot_confusion_matrix`.
@@ -26,6 +28,10 @@ from idc_sklearn.plotting._classification import (
     plot_roc_curves,
 )
 from idc_sklearn.plotting._comparison import plot_comparison
+from idc_sklearn.plotting._differences import (
+    plot_paired_differences,
+    plot_patient_scores,
+)
 from idc_sklearn.plotting._slides import (
     plot_patient_heatmap,
     plot_slide_heatmap,
@@ -38,7 +44,9 @@ __all__ = [
     "plot_comparison",
     "plot_confusion_matrix",
     "plot_learning_curves",
+    "plot_paired_differences",
     "plot_patient_heatmap",
+    "plot_patient_scores",
     "plot_precision_recall_curves",
     "plot_roc_curves",
     "plot_slide_heatmap",
