@@ -13,7 +13,7 @@ predictions; a rerun skips what is done, and the CNNs train with ``checkpoint_di
 so the run resumes across sessions. ``--table`` prints the table from what is there::
 
     python scripts/split_cv.py --out results/split_cv --seeds 0 1
-    python scripts/split_cv.py --out results/split_cv --table
+    python scripts/split_cv.py --out results/split_cv --table --figures docs/figures
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ from idc_sklearn import (
     MLBNInceptionClassifier,
     make_baseline,
     paired_bootstrap,
+    patient_scores,
+    plot_paired_differences,
+    plot_patient_scores,
 )
 from idc_sklearn.handcrafted import BASELINES
 
@@ -146,8 +149,15 @@ def _lines(path: Path):
     return path.read_text().splitlines()
 
 
-def table(out: Path, reference: str = "mlbn-inception") -> str:
-    """Pooled out-of-fold scores per model and seed, and paired differences."""
+def table(
+    out: Path, reference: str = "mlbn-inception", figures: Path | None = None
+) -> str:
+    """Pooled out-of-fold scores per model and seed, and paired differences.
+
+    With ``figures``, also writes there the forest plot of the paired differences
+    (``split_cv_differences.png``, every seed) and the per-patient balanced accuracy
+    of every model (``split_cv_patients.png``, the first seed).
+    """
     records = [json.loads(line) for line in _lines(out / "folds.jsonl")]
     frame = pd.DataFrame(records)
     rows, pooled = [], {}
@@ -170,7 +180,7 @@ def table(out: Path, reference: str = "mlbn-inception") -> str:
             }
         )
     lines = [pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f"), ""]
-    diffs = []
+    diffs, forest = [], []
     for (model, seed), (y, proba, groups) in pooled.items():
         if model == reference or (reference, seed) not in pooled:
             continue
@@ -185,6 +195,12 @@ def table(out: Path, reference: str = "mlbn-inception") -> str:
             (proba > 0.5).astype(int),
             groups_ref,
         )
+        forest.append(
+            {
+                "model": f"{model} (seed {seed})",
+                **{key: result[key] for key in ("difference", "low", "high")},
+            }
+        )
         diffs.append(
             {
                 "seed": seed,
@@ -197,7 +213,37 @@ def table(out: Path, reference: str = "mlbn-inception") -> str:
         )
     if diffs:
         lines.append(pd.DataFrame(diffs).to_markdown(index=False))
+    if figures is not None and forest:
+        _figures(figures, forest, pooled, reference)
     return "\n".join(lines)
+
+
+def _figures(folder: Path, forest: list[dict], pooled: dict, reference: str) -> None:
+    """The results page's figures, from the numbers of its tables."""
+    folder.mkdir(parents=True, exist_ok=True)
+    differences = pd.DataFrame(forest).set_index("model")
+    # Each model's seeds together, the best other model first.
+    order = differences.groupby(differences.index.str.split(" ").str[0])[
+        "difference"
+    ].transform("mean")
+    differences = differences.assign(order=order).sort_values(
+        ["order", "model"], kind="stable"
+    )
+    differences = differences.drop(columns="order")
+    differences.attrs["reference"] = reference
+    figure, _, _ = plot_paired_differences(differences)
+    figure.savefig(folder / "split_cv_differences.png", dpi=110)
+    first_seed = min(seed for _, seed in pooled)
+    patients = pd.concat(
+        patient_scores(y, proba, groups)
+        .drop(index=["mean", "pooled"])
+        .reset_index()
+        .assign(model=model)
+        for (model, seed), (y, proba, groups) in pooled.items()
+        if seed == first_seed
+    )
+    figure, _, _ = plot_patient_scores(patients)
+    figure.savefig(folder / "split_cv_patients.png", dpi=110)
 
 
 def main(argv=None) -> None:
@@ -229,13 +275,20 @@ def main(argv=None) -> None:
         "--checkpoints", default=str(REPO_ROOT / ".cache" / "split_cv_checkpoints")
     )
     parser.add_argument("--table", action="store_true", help="print the table only")
+    parser.add_argument(
+        "--figures",
+        default=None,
+        help="folder for the results page's figures (docs/figures), drawn with the "
+        "table",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    figures = None if args.figures is None else Path(args.figures)
     if args.table:
-        print(table(Path(args.out)))
+        print(table(Path(args.out), figures=figures))
         return
     run(args)
-    print(table(Path(args.out)))
+    print(table(Path(args.out), figures=figures))
 
 
 if __name__ == "__main__":

@@ -175,7 +175,8 @@ def bootstrap_interval(y, proba, groups, metric, seed=0, n_resamples=2000) -> li
 
 
 def _bacc(y, proba):
-    return balanced_accuracy_score(y, proba >= 0.5)
+    # IDC where the probability exceeds 0.5, as predict calls it (a tie is no IDC).
+    return balanced_accuracy_score(y, proba > 0.5)
 
 
 def scores_with_intervals(y, proba, groups, seed) -> dict:
@@ -200,7 +201,7 @@ def validate(clf, X, y, groups, val_patients, seed) -> dict:
     baseline.fit(X[~is_val], y[~is_val])
     proba_hgb = baseline.predict_proba(Xv)[:, 1]
     shipped = proba_tta if tta else proba
-    lead = paired_bootstrap(yv, shipped >= 0.5, proba_hgb >= 0.5, gv, random_state=seed)
+    lead = paired_bootstrap(yv, shipped > 0.5, proba_hgb > 0.5, gv, random_state=seed)
     return {
         "patients": len(val_patients),
         "patches": int(is_val.sum()),

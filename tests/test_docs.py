@@ -8,9 +8,11 @@ in CI; these checks are the fast part of it.
 from __future__ import annotations
 
 import doctest
+import os
 import re
 
 from conftest import REPO_ROOT
+from matplotlib.figure import Figure
 
 import idc_sklearn
 
@@ -79,10 +81,38 @@ def test_user_guide_snippets_run():
     assert result.failed == 0, "a snippet of docs/user_guide.rst failed; see above"
 
 
-def test_gallery_renders_examples_without_running_them():
+def test_gallery_runs_every_example_in_quick_mode(monkeypatch):
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     namespace: dict = {"__file__": str(DOCS / "conf.py")}
     exec((DOCS / "conf.py").read_text(encoding="utf-8"), namespace)
     conf = namespace["sphinx_gallery_conf"]
-    # The examples run in tests/test_examples.py; the docs build only renders them.
-    assert conf["plot_gallery"] is False
+    assert conf["plot_gallery"] is True
     assert conf["examples_dirs"] == str(REPO_ROOT / "examples")
+    # sphinx-gallery runs the files this pattern matches, by default only plot_*.py
+    pattern = re.compile(conf["filename_pattern"])
+    examples = sorted((REPO_ROOT / "examples").glob("*.py"))
+    assert examples and all(pattern.search(str(path)) for path in examples)
+    assert "figure_scraper.scrape_figures" in conf["image_scrapers"]
+    assert os.environ["IDC_SKLEARN_EXAMPLE_QUICK"] == "1"
+
+
+def test_scraper_saves_each_returned_figure_once(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(DOCS / "sphinxext"))
+    from figure_scraper import scrape_figures
+
+    figure = Figure()
+    figure.add_subplot().plot([0, 1], [1, 0])
+    other = Figure()
+    other.add_subplot()
+    paths = iter(tmp_path / f"image_{i}.png" for i in range(5))
+    block_vars = {
+        "example_globals": {"fig": figure, "result": (other, None, {}), "n": 3},
+        "image_path_iterator": paths,
+    }
+    conf = {"src_dir": str(tmp_path)}
+    rst = scrape_figures(None, block_vars, conf)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image_0.png", "image_1.png"]
+    assert "image_0.png" in rst and "image_1.png" in rst
+    # The next block finds the same figures in the variables: nothing new to show.
+    assert scrape_figures(None, block_vars, conf) == ""
+    assert len(list(tmp_path.iterdir())) == 2
