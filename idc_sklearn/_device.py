@@ -123,7 +123,11 @@ def check_device(device) -> None:
 
 
 class AutoDeviceMixin:
-    """``device`` as the parameter, ``device_`` as the resolved device (skorch nets)."""
+    """``device`` as the parameter, ``device_`` as the resolved device (skorch nets).
+
+    ``_seeded()`` seeds the generators of that device from the net's
+    ``random_state`` (see :func:`seeded`).
+    """
 
     @property
     def device(self):
@@ -142,6 +146,11 @@ class AutoDeviceMixin:
     def _resolve_device(self) -> None:
         """Set ``device_`` from the parameter; called when the net is initialised."""
         self.__dict__["device_"] = resolve_device(self.__dict__["device"])
+
+    def _seeded(self):
+        """``random_state``'s seed on torch's generators, restored after."""
+        device = self.__dict__.get("device_") or resolve_device(self.__dict__["device"])
+        return seeded(self.random_state, device)
 
     def get_params(self, deep=True, **kwargs):
         params = super().get_params(deep=deep, **kwargs)

@@ -47,6 +47,7 @@ __all__ = [
     "TrainingCheckpoint",
     "fingerprint",
     "load_checkpoint",
+    "place_training_checkpoint",
     "save_checkpoint",
 ]
 
@@ -394,3 +395,28 @@ class TrainingCheckpoint(Callback):
             isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
             for _, cb in net.callbacks_
         )
+
+
+#: The name of ``checkpoint_dir``'s callback in an estimator's ``callbacks_``.
+CALLBACK_NAME = "training_checkpoint"
+
+
+def place_training_checkpoint(net) -> TrainingCheckpoint | None:
+    """Put ``net.checkpoint_dir``'s callback last in ``net.callbacks_``.
+
+    Last, so that its ``on_train_begin`` restores the other callbacks' states
+    after they have reset themselves; the callback of an earlier fit to the same
+    folder is kept. Returns the last :class:`TrainingCheckpoint` of
+    ``callbacks_`` (one passed in ``callbacks`` counts), or None.
+    """
+    callbacks = [(name, cb) for name, cb in net.callbacks_ if name != CALLBACK_NAME]
+    own = dict(net.callbacks_).get(CALLBACK_NAME)
+    if net.checkpoint_dir is not None:
+        if own is None or own.dirname != net.checkpoint_dir:
+            own = TrainingCheckpoint(net.checkpoint_dir).initialize()
+        callbacks.append((CALLBACK_NAME, own))
+    net.callbacks_ = callbacks
+    return next(
+        (cb for _, cb in reversed(callbacks) if isinstance(cb, TrainingCheckpoint)),
+        None,
+    )

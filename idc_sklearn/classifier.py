@@ -1,39 +1,36 @@
 """Patch-classifying CNNs as scikit-learn estimators (skorch glue).
 
-:class:`PatchNetClassifier` holds everything a patch CNN needs to behave as a
-scikit-learn classifier - patch input in 4-D or flattened 2-D form, per-batch
-conversion on the device, "auto" device, class weights, any labels, seeding, a
-patient-held-out validation split and the paper's training callbacks.
+:class:`PatchNetClassifier` is the glue between patches, labels, groups and skorch:
+its parameters and their constraints, ``fit`` and ``partial_fit``, the module,
+loss and callbacks built from the data. Each concern of its own is a mixin of the
+module named for it: the checks before training (``_validation``), the forward
+pass and prediction (``_inference``), mixed precision (``precision``), the loaders
+(``batching``), the validation split's parameters and routing (``split``), the
+device (``_device``); checkpointing is a callback (``checkpoint``).
 :class:`MLBNInceptionClassifier` is the paper's network on top of it; the CNN
 baselines subclass it the same way.
 """
 
 from __future__ import annotations
 
-import contextvars
 import os
 from collections.abc import Sequence
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import clone
-from sklearn.utils._param_validation import (
-    Interval,
-    StrOptions,
-    validate_parameter_constraints,
-)
-from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.metadata_routing import MethodMapping
+from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetClassifier
-from skorch.utils import to_numpy
 from torch import nn
 from torch.utils.data import Dataset
 
-from idc_sklearn._device import AutoDeviceMixin, check_device, resolve_device, seeded
-from idc_sklearn._inference import INFERENCE_MODES, inference_network
-from idc_sklearn.augmentation import AUGMENT_MODES, augment_batch, dihedral_views
+from idc_sklearn._device import (
+    AutoDeviceMixin,
+    resolve_device,  # noqa: F401 - cli/_compare reads it here
+)
+from idc_sklearn._inference import INFERENCE_MODES, PatchForwardMixin
+from idc_sklearn._validation import InputValidationMixin
+from idc_sklearn.augmentation import AUGMENT_MODES
 from idc_sklearn.batching import (
     NORMALIZE_MODES,
     PatchDataLoader,
@@ -42,7 +39,7 @@ from idc_sklearn.batching import (
     prepare_patches,
 )
 from idc_sklearn.callbacks import default_callbacks
-from idc_sklearn.checkpoint import TrainingCheckpoint
+from idc_sklearn.checkpoint import place_training_checkpoint
 from idc_sklearn.network import (
     DEFAULT_FILTERS,
     DEFAULT_HEAD_UNITS,
@@ -56,23 +53,13 @@ from idc_sklearn.patches import (
     check_groups,
     check_labels,
     check_patch_shape,
-    check_patches,
     encode_labels,
-    warn_if_scaled,
 )
 from idc_sklearn.precision import PRECISIONS, MixedPrecisionMixin
 from idc_sklearn.resampling import RESAMPLE_MODES
-from idc_sklearn.split import PatientValidSplit
+from idc_sklearn.split import PatientValidSplit, TrainSplitMixin
 
 __all__ = ["PatchNetClassifier", "MLBNInceptionClassifier", "PRECISIONS"]
-
-# True while skorch's evaluation_step runs for a prediction (forward_iter), which
-# infer cannot otherwise tell from a validation pass; per thread, so concurrent
-# predictions do not see each other's.
-_PREDICTING = contextvars.ContextVar("idc_sklearn_predicting", default=False)
-# The estimator whose parameters the fit in progress has validated, so that
-# initialize does not check them again.
-_VALIDATED = contextvars.ContextVar("idc_sklearn_validated", default=None)
 
 
 def _options(modes) -> list:
@@ -82,7 +69,13 @@ def _options(modes) -> list:
 
 
 class PatchNetClassifier(
-    MixedPrecisionMixin, PatchLoadingMixin, AutoDeviceMixin, NeuralNetClassifier
+    PatchForwardMixin,
+    InputValidationMixin,
+    MixedPrecisionMixin,
+    PatchLoadingMixin,
+    TrainSplitMixin,
+    AutoDeviceMixin,
+    NeuralNetClassifier,
 ):
     """A CNN on image patches as a scikit-learn classifier.
 
@@ -151,17 +144,14 @@ class PatchNetClassifier(
         run. ``"fold"``: a copy with each BatchNorm folded into the convolution or
         dense layer before it (the same probabilities to float rounding, one pass
         over the activations less per BatchNorm), rebuilt whenever a weight or
-        statistic changes in place (the optimiser, ``load_state_dict``, the
-        BatchNorm recalibration; a write through a tensor's ``.data`` bypasses
-        PyTorch's version counter and is not seen). ``"eager"``: the network as
-        trained (hooks registered on its BatchNorm layers run only here).
-        ``"compile"``: ``predict_proba`` runs the folded network compiled by
-        :func:`torch.compile` with frozen weights, for large predictions: on a
-        2-core CPU the paper's network predicts about 1.4 times as fast, after a
-        compile of about a minute per fitted model (validation passes during
-        ``fit`` use ``"fold"``, so training never waits for a compile; on the CPU,
-        Inductor needs a C++ compiler). Ignored with skorch's ``compile=True``,
-        which compiles the network for everything.
+        statistic changes in place (a write through a tensor's ``.data`` is not
+        seen). ``"eager"``: the network as trained (hooks on its BatchNorm layers
+        run only here). ``"compile"``: ``predict_proba`` runs the folded network
+        compiled by :func:`torch.compile` with frozen weights, for large
+        predictions: about 1.4 times as fast on a 2-core CPU, after a compile of
+        about a minute per fitted model (``fit``'s validation passes use
+        ``"fold"``; on the CPU, Inductor needs a C++ compiler). Ignored with
+        skorch's ``compile=True``, which compiles the network for everything.
     data_on_device : bool, default=False
         Copy ``X`` (in its stored dtype: 2.1 GB for the full archive as uint8)
         and ``y`` to the training device once per ``fit`` or ``predict_proba``,
@@ -178,12 +168,11 @@ class PatchNetClassifier(
         uninterrupted fit; a finished fit is loaded, not repeated. A checkpoint
         of other parameters or data is refused, never overwritten.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch shuffling and dropout. The same seed
-        gives the same fitted model and probabilities on CPU. The global torch
-        random state is left as it was. The seed is set on torch's generator,
-        which the threads of a process share: seeded fits repeat when run one at
-        a time per process (joblib's default, process-based backend), not when
-        several run at once in threads of one process.
+        Seeds weight initialisation, batch shuffling and dropout: the same seed
+        gives the same fitted model and probabilities on CPU, and torch's global
+        random state is left as it was. Seeded fits repeat one at a time per
+        process (joblib's default, process-based backend), not when several run
+        at once in threads of one process, which share torch's generator.
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA where present, else the CPU, resolved at fit (the
         resolved device is ``device_``). ``"cpu"``, ``"cuda"``, ``"cuda:1"`` work.
@@ -293,48 +282,12 @@ class PatchNetClassifier(
             **kwargs,
         )
 
-    # With metadata routing on, ``groups`` is requested by default (as by sklearn's
-    # group splitters), so GridSearchCV(..., cv=GroupKFold()).fit(X, y,
-    # groups=...) hands it to fit and on to the patient validation split.
-    __metadata_request__fit = {"groups": True}
-    __metadata_request__partial_fit = {"groups": True}
-
-    def get_metadata_routing(self):
-        router = super().get_metadata_routing()
-        split = self.train_split
-        if (
-            split is not None
-            and not hasattr(split, "cv")
-            and hasattr(split, "get_metadata_routing")
-        ):
-            router.add(
-                splitter=split,
-                method_mapping=MethodMapping()
-                .add(caller="fit", callee="split")
-                .add(caller="partial_fit", callee="split"),
-            )
-        return router
-
-    def set_params(self, **params):
-        # ``train_split__<param>`` sets the split's parameter on a copy of it (the
-        # default split is one object shared by every estimator); skorch would
-        # keep it as a stray attribute.
-        split = {
-            key.removeprefix("train_split__"): params.pop(key)
-            for key in list(params)
-            if key.startswith("train_split__")
-        }
-        super().set_params(**params)
-        if split:
-            self.train_split = clone(self.train_split).set_params(**split)
-        return self
-
     def _get_param_names(self):
         # skorch counts every attribute not ending in "_" as a parameter, its own
         # private bookkeeping (``_params_to_validate``) included.
         return [k for k in super()._get_param_names() if not k.startswith("_")]
 
-    # -- parameters, data and labels --
+    # -- parameters (InputValidationMixin checks them once per fit) --
 
     # sklearn's parameter validation (InvalidParameterError, a ValueError naming
     # the parameter, the value received and what is accepted). ``patch_shape`` and
@@ -358,88 +311,6 @@ class PatchNetClassifier(
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
     }
 
-    # The smallest patch side the network accepts (None: not checked here).
-    _min_patch_size: int | None = None
-
-    @contextmanager
-    def _validated(self):
-        """Check the parameters once for the ``fit`` or ``partial_fit`` inside."""
-        self._validate_constraints()
-        token = _VALIDATED.set(self)
-        try:
-            yield
-        finally:
-            _VALIDATED.reset(token)
-
-    def _validate_constraints(self) -> None:
-        """Check the parameters' values; ``fit`` calls it first, before any work."""
-        params = self.get_params(deep=False)
-        params["device"] = self.__dict__["device"]
-        if params.get("batch_size") == -1:
-            # skorch's "the whole dataset in one batch"
-            params.pop("batch_size")
-        validate_parameter_constraints(
-            self._parameter_constraints, params, caller_name=type(self).__name__
-        )
-        height, width, _ = check_patch_shape(self.patch_shape)
-        if self._min_patch_size is not None and min(height, width) < (
-            self._min_patch_size
-        ):
-            raise ValueError(
-                f"patch_shape {tuple(self.patch_shape)!r} is too small for "
-                f"{type(self).__name__}: height and width must be at least "
-                f"{self._min_patch_size}."
-            )
-        check_device(self.__dict__["device"])
-
-    def _check_X(self, X, *, check_finite: bool = True) -> np.ndarray:
-        X = check_patches(X, self.patch_shape, check_finite=check_finite)
-        if self.normalize == "scale":
-            warn_if_scaled(X)
-        return X
-
-    def _learn_classes(self, y: np.ndarray, classes=None) -> None:
-        """``classes_`` (from ``classes``, the parameter, or ``y``) and the loss
-        weights, which "balanced" computes from ``y``."""
-        if classes is None:
-            classes = self.classes
-        classes = np.unique(y) if classes is None else np.asarray(classes)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; "
-                f"got 1 class: {classes.tolist()}."
-            )
-        absent = np.setdiff1d(classes, y)
-        if self.class_weight == "balanced" and len(absent):
-            raise ValueError(
-                'class_weight="balanced" weighs the classes by their frequency in '
-                f"y, and y holds no {absent.tolist()} of classes "
-                f"{classes.tolist()}; pass class_weight as a dict, or a first y "
-                "with every class."
-            )
-        self.classes_inferred_ = classes
-        self.class_weight_ = (
-            None
-            if self.class_weight is None
-            else compute_class_weight(self.class_weight, classes=classes, y=y)
-        )
-
-    def _seeded(self):
-        """``random_state``'s seed on torch's generators, restored after."""
-        device = self.__dict__.get("device_") or resolve_device(self.__dict__["device"])
-        return seeded(self.random_state, device)
-
-    def _learn_input_statistics(self, X: np.ndarray) -> None:
-        """Learn what the network needs of the training patches, before it is built.
-
-        A no-op here; baselines that subtract a training mean override it.
-        """
-
-    def check_data(self, X, y):
-        # Inputs are validated where they enter (fit / partial_fit); skorch's own
-        # check would re-infer classes_ from the encoded labels.
-        pass
-
     # -- skorch hooks --
 
     @property
@@ -452,8 +323,7 @@ class PatchNetClassifier(
 
     def _prepare_initialize(self) -> None:
         """What ``initialize`` does before skorch builds the components."""
-        if _VALIDATED.get() is not self:
-            self._validate_constraints()
+        self._validate_once()
         self._resolve_device()
         if not hasattr(self, "classes_inferred_") and self.classes is None:
             # Initialised before any fit (e.g. to load saved parameters): the
@@ -463,7 +333,7 @@ class PatchNetClassifier(
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
-        self._place_training_checkpoint()
+        place_training_checkpoint(self)
         # Callbacks can hold device tensors (the learning-rate scheduler holds the
         # optimizer). skorch pickles the attributes listed here through its
         # map_location-aware path, so a model fitted on a GPU loads on a CPU.
@@ -473,28 +343,6 @@ class PatchNetClassifier(
                 "callbacks_",
             ]
         return self
-
-    _CHECKPOINT_NAME = "training_checkpoint"
-
-    def _place_training_checkpoint(self) -> TrainingCheckpoint | None:
-        """The checkpoint_dir's callback, last in ``callbacks_`` (None without one).
-
-        Last, so that its ``on_train_begin`` restores the other callbacks' states
-        after they have reset themselves.
-        """
-        callbacks = [
-            (name, cb) for name, cb in self.callbacks_ if name != self._CHECKPOINT_NAME
-        ]
-        own = dict(self.callbacks_).get(self._CHECKPOINT_NAME)
-        if self.checkpoint_dir is not None:
-            if own is None or own.dirname != self.checkpoint_dir:
-                own = TrainingCheckpoint(self.checkpoint_dir).initialize()
-            callbacks.append((self._CHECKPOINT_NAME, own))
-        self.callbacks_ = callbacks
-        return next(
-            (cb for _, cb in reversed(callbacks) if isinstance(cb, TrainingCheckpoint)),
-            None,
-        )
 
     def _module_kwargs(self) -> dict:
         """Keyword arguments the module class is built with, before module__*."""
@@ -547,65 +395,6 @@ class PatchNetClassifier(
         training from prediction.
         """
         return prepare_patches(x, self.normalize)
-
-    def infer(self, x, **fit_params):
-        return self._infer(x, predicting=_PREDICTING.get(), **fit_params)
-
-    def evaluation_step(self, batch, training=False):
-        # skorch's, telling infer that this is a prediction (forward_iter), not a
-        # validation pass (which calls infer directly).
-        token = _PREDICTING.set(not training)
-        try:
-            return super().evaluation_step(batch, training=training)
-        finally:
-            _PREDICTING.reset(token)
-
-    def _infer(self, x, *, predicting: bool, **fit_params):
-        # ``groups`` reaches here as a fit parameter meant for the train split.
-        fit_params.pop("groups", None)
-        x = x.to(self.device_, non_blocking=True)
-        if self.augment is not None and self.module_.training:
-            # Augmentation works on float (n, C, H, W) patches on the 0-255 scale;
-            # the channels-last view goes on to prepare_batch like stored patches.
-            views = augment_batch(
-                x.permute(0, 3, 1, 2).float(), self.augment, hed_sigma=self.hed_sigma
-            )
-            x = views.permute(0, 2, 3, 1)
-        if predicting and self.tta:
-            # The mean of the views' probabilities, taken per batch on the device,
-            # returned as its logarithm: the softmax of predict_proba gives the
-            # mean back.
-            proba = torch.stack(
-                [
-                    self._forward(view, predicting, fit_params).softmax(dim=1)
-                    for view in dihedral_views(x, dims=(1, 2))
-                ]
-            ).mean(dim=0)
-            return proba.log()
-        return self._forward(x, predicting, fit_params)
-
-    def _forward(self, x, predicting: bool, fit_params: dict) -> torch.Tensor:
-        """The logits of stored-layout patches ``x`` on the device, in float32."""
-        x = self.prepare_batch(x)
-        with self.autocast():
-            if (
-                self.module_.training
-                or torch.is_grad_enabled()
-                or fit_params
-                or self.compile
-            ):
-                logits = self.module_(x, **fit_params)
-            else:
-                logits = self._inference_network(predicting)(self.module_, x)
-        # The loss, softmax and scores work in float32 whatever the precision.
-        return logits.float()
-
-    def _inference_network(self, predicting: bool):
-        """The evaluation form of ``module_`` (see ``inference``), kept with it."""
-        mode = self.inference
-        if mode == "compile" and not predicting:
-            mode = "fold"
-        return inference_network(self.module_, mode)
 
     # -- the estimator API --
 
@@ -675,7 +464,7 @@ class PatchNetClassifier(
             fit_params["groups"] = groups
         self.n_features_in_ = int(np.prod(self.patch_shape))
         epochs = fit_params.pop("epochs", self.max_epochs)
-        checkpoint = self._place_training_checkpoint()
+        checkpoint = place_training_checkpoint(self)
         if checkpoint is not None:
             epochs = checkpoint.prepare(self, X, y, groups, epochs, resume=resume)
             if epochs == 0:
@@ -701,14 +490,7 @@ class PatchNetClassifier(
         self.check_is_fitted()
         if not isinstance(X, Dataset):
             X = self._check_X(X)
-        # skorch's, but each batch's probabilities stay on the device and are read
-        # in one transfer at the end: one host synchronisation per call, not one
-        # per batch, so a GPU is not left idle while the next batch is queued.
-        nonlin = self._get_predict_nonlinearity()
-        probas = []
-        for yp in self.forward_iter(X, training=False, device=self.device_):
-            probas.append(nonlin(yp[0] if isinstance(yp, tuple) else yp))
-        return to_numpy(torch.cat(probas))
+        return super().predict_proba(X)
 
     def predict(self, X):
         """Predicted labels, in the type of the labels ``fit`` saw.

@@ -1,21 +1,26 @@
-"""The internal validation split that early stopping uses, held out by patient."""
+"""The internal validation split that early stopping uses, held out by patient.
+
+:class:`PatientValidSplit` is the split; :class:`TrainSplitMixin` hands it what an
+estimator's ``fit`` gets (``groups``, by metadata routing too) and tunes it through
+``train_split__*`` parameters.
+"""
 
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import (
     GroupShuffleSplit,
     StratifiedGroupKFold,
     StratifiedShuffleSplit,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils.metadata_routing import MetadataRequest
+from sklearn.utils.metadata_routing import MetadataRequest, MethodMapping
 from torch.utils.data import Subset
 
-__all__ = ["PatientValidSplit"]
+__all__ = ["PatientValidSplit", "TrainSplitMixin"]
 
 
 class PatientValidSplit(BaseEstimator):
@@ -155,3 +160,46 @@ class PatientValidSplit(BaseEstimator):
             )
         train, valid = self.split_indices(y, groups)
         return Subset(dataset, train), Subset(dataset, valid)
+
+
+class TrainSplitMixin:
+    """``train_split`` of a skorch net as a parameter an estimator routes to.
+
+    - With metadata routing on, ``groups`` is requested by ``fit`` and
+      ``partial_fit`` by default (as by sklearn's group splitters), so
+      ``GridSearchCV(..., cv=GroupKFold()).fit(X, y, groups=...)`` hands it to
+      ``fit`` and on to a ``train_split`` that requests it (``PatientValidSplit``);
+    - ``set_params(train_split__<param>=...)`` sets the split's parameter on a
+      copy of it (the default split is one object shared by every estimator);
+      skorch would keep it as a stray attribute.
+    """
+
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__partial_fit = {"groups": True}
+
+    def get_metadata_routing(self):
+        router = super().get_metadata_routing()
+        split = self.train_split
+        if (
+            split is not None
+            and not hasattr(split, "cv")
+            and hasattr(split, "get_metadata_routing")
+        ):
+            router.add(
+                splitter=split,
+                method_mapping=MethodMapping()
+                .add(caller="fit", callee="split")
+                .add(caller="partial_fit", callee="split"),
+            )
+        return router
+
+    def set_params(self, **params):
+        split = {
+            key.removeprefix("train_split__"): params.pop(key)
+            for key in list(params)
+            if key.startswith("train_split__")
+        }
+        super().set_params(**params)
+        if split:
+            self.train_split = clone(self.train_split).set_params(**split)
+        return self

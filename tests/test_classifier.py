@@ -42,8 +42,8 @@ from idc_sklearn import (
     PatchResampler,
     PatientValidSplit,
 )
+from idc_sklearn._device import resolve_device
 from idc_sklearn.batching import prepare_patches
-from idc_sklearn.classifier import resolve_device
 
 
 def tiny(**kwargs):
