@@ -1,7 +1,11 @@
-"""The public namespace: every name one hop from ``idc_sklearn``."""
+"""The public namespace: every name one hop from ``idc_sklearn``; and the package's
+own imports: no module reads another's private name, and none imports in a cycle."""
 
+import ast
+import graphlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +62,190 @@ def test_sklearn_only_paths_never_import_torch():
     subprocess.run(
         [sys.executable, "-c", _NO_TORCH], check=True, capture_output=True, text=True
     )
+
+
+# -- the package's own imports: no private name across modules, no cycle --
+
+PACKAGE = Path(idc_sklearn.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _source_of(node: ast.ImportFrom, module: str, is_package: bool) -> str | None:
+    """The absolute name of the module a ``from ... import`` reads."""
+    if node.level == 0:
+        return node.module
+    base = module.split(".")[: None if is_package else -1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _imports(tree: ast.Module, module: str, is_package: bool):
+    """(node, imported module, imported name or None) of each import in the package."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "idc_sklearn":
+                    yield node, alias, alias.name, None
+        elif isinstance(node, ast.ImportFrom):
+            source = _source_of(node, module, is_package)
+            if source and source.split(".")[0] == "idc_sklearn":
+                for alias in node.names:
+                    yield node, alias, source, alias.name
+
+
+def private_imports(module: str, source: str, modules=MODULES) -> list[str]:
+    """Where ``module``'s source reads a private name of another module.
+
+    ``from <module> import _name`` and ``<module>._name`` (through a name bound to
+    a module of the package); private *modules* themselves may be imported.
+    """
+    is_package = modules.get(module, Path()).name == "__init__.py"
+    tree = ast.parse(source)
+    found, bound = [], {}
+    for node, alias, source_module, name in _imports(tree, module, is_package):
+        if name is None:  # import idc_sklearn.x [as y]
+            if alias.asname:
+                bound[alias.asname] = alias.name
+            else:
+                bound[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif f"{source_module}.{name}" in modules:  # a module, private or not
+            bound[alias.asname or name] = f"{source_module}.{name}"
+        elif name.startswith("_") and source_module != module:
+            found.append(f"line {node.lineno}: from {source_module} import {name}")
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            continue
+        chain, value = [], node.value
+        while isinstance(value, ast.Attribute):
+            chain.append(value.attr)
+            value = value.value
+        if isinstance(value, ast.Name) and value.id in bound:
+            owner = ".".join([bound[value.id], *reversed(chain)])
+            if owner in modules and owner != module:
+                found.append(f"line {node.lineno}: {owner}.{node.attr}")
+    return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return "TYPE_CHECKING" in ast.unparse(test)
+
+
+def _module_level(body: list[ast.stmt]):
+    """The import statements a module runs when it is imported."""
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, ast.If) and not _is_type_checking(node.test):
+            yield from _module_level(node.body)
+            yield from _module_level(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody):
+                yield from _module_level(block)
+            for handler in node.handlers:
+                yield from _module_level(handler.body)
+
+
+def import_graph(modules=MODULES) -> dict[str, set[str]]:
+    """Each module of the package and the package modules it imports on import.
+
+    Imports inside functions (the lazy ones) are not edges; ``from package import
+    name`` is an edge to ``package.name`` where that is a module, else to the
+    package.
+    """
+    graph = {}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        shallow = ast.Module(body=list(_module_level(tree.body)), type_ignores=[])
+        edges = set()
+        for _, alias, source, name in _imports(
+            shallow, module, path.name == "__init__.py"
+        ):
+            if name is None:
+                target = alias.name
+            else:
+                target = f"{source}.{name}"
+                target = target if target in modules else source
+            if target in modules and target != module:
+                edges.add(target)
+        graph[module] = edges
+    return graph
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from idc_sklearn.checkpoint import _FREE_PARAMS",
+        "from .checkpoint import _FREE_PARAMS",
+        "from idc_sklearn import checkpoint\nx = checkpoint._FREE_PARAMS",
+        "import idc_sklearn.checkpoint as c\nx = c._FREE_PARAMS",
+        "import idc_sklearn\nx = idc_sklearn.datasets._loader._read_patch",
+        "from idc_sklearn import _PUBLIC",
+    ],
+)
+def test_the_private_import_scan_finds_private_names(source):
+    assert private_imports("idc_sklearn.metrics", source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from idc_sklearn._files import atomic_write",
+        "from idc_sklearn.cli import _common\nx = _common.PROG",
+        "from idc_sklearn import classifier\nx = classifier.PatchNetClassifier",
+        "from sklearn.utils._param_validation import Interval",
+        "_SECRET = 1\nfrom idc_sklearn.metrics import _SECRET",
+    ],
+)
+def test_the_private_import_scan_passes_public_names(source):
+    assert private_imports("idc_sklearn.metrics", source) == []
+
+
+def test_no_module_imports_another_modules_private_name():
+    found = {
+        module: hits
+        for module, path in MODULES.items()
+        if (hits := private_imports(module, path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
+
+
+def test_the_import_graph_sees_module_level_imports_only(tmp_path):
+    sources = {
+        "a": "from idc_sklearn import b\n",
+        "b": "try:\n    from .c import x\nexcept ImportError:\n    pass\n",
+        "c": "def f():\n    from idc_sklearn.a import y\n",
+    }
+    modules = {}
+    for name, source in sources.items():
+        modules[f"idc_sklearn.{name}"] = tmp_path / f"{name}.py"
+        modules[f"idc_sklearn.{name}"].write_text(source)
+    graph = import_graph(modules)
+    assert graph == {
+        "idc_sklearn.a": {"idc_sklearn.b"},
+        "idc_sklearn.b": {"idc_sklearn.c"},
+        "idc_sklearn.c": set(),
+    }
+    modules["idc_sklearn.c"].write_text("from idc_sklearn.a import y\n")
+    with pytest.raises(graphlib.CycleError):
+        tuple(graphlib.TopologicalSorter(import_graph(modules)).static_order())
+
+
+def test_the_package_import_graph_has_no_cycle():
+    graph = import_graph()
+    assert graph["idc_sklearn.classifier"] >= {
+        "idc_sklearn._inference",
+        "idc_sklearn.checkpoint",
+    }
+    # CycleError names the modules of the cycle.
+    tuple(graphlib.TopologicalSorter(graph).static_order())
