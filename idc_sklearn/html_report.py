@@ -74,6 +74,8 @@ class _Figure:
 class _Group:
     figures: list[_Figure]
     title: str | None = None
+    # Figures side by side where the page is wide enough, else one per row.
+    side_by_side: bool = True
 
 
 @dataclass
@@ -459,7 +461,8 @@ def _heatmap_section(details, dataset, n_heatmaps):
                 f"Patient {patient}: red is IDC (or a high probability), blue none.",
             )
         )
-    section.figure_groups.append(_Group(figures))
+    # Slides are read in detail: one per row, at the page's width.
+    section.figure_groups.append(_Group(figures, side_by_side=False))
     return section
 
 
