@@ -24,10 +24,7 @@ from skorch import NeuralNetClassifier
 from torch import nn
 from torch.utils.data import Dataset
 
-from idc_sklearn._device import (
-    AutoDeviceMixin,
-    resolve_device,  # noqa: F401 - cli/_compare reads it here
-)
+from idc_sklearn._device import AutoDeviceMixin
 from idc_sklearn._inference import INFERENCE_MODES, PatchForwardMixin
 from idc_sklearn._validation import InputValidationMixin
 from idc_sklearn.augmentation import AUGMENT_MODES

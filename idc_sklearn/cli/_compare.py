@@ -293,7 +293,7 @@ def _restrict_split(args, split, groups) -> dict[str, list[str]]:
 def _machine(device: str) -> str:
     import torch
 
-    from idc_sklearn.classifier import resolve_device
+    from idc_sklearn._device import resolve_device
 
     resolved = resolve_device(device)
     if resolved.startswith("cuda"):
