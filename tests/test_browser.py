@@ -139,3 +139,17 @@ def test_gallery_shows_each_examples_figures_not_placeholders(browser):
         assert outside == [], example
         assert figures, f"{example}: the page shows no figure"
         assert all(f["complete"] and f["width"] > 100 for f in figures), example
+
+
+def test_results_page_shows_its_figures(browser):
+    page_path = DOCS_HTML / "results.html"
+    if not page_path.is_file():
+        pytest.skip(f"the docs are not built: {page_path} is absent")
+    page, _, outside = _open(browser, page_path, DOCS_HTML)
+    figures = [i for i in _images(page) if "/_images/" in i["src"]]
+    page.close()
+    assert outside == []
+    # the forest plot of paired differences and the per-patient scores
+    names = sorted(i["src"].rsplit("/", 1)[-1] for i in figures)
+    assert names == ["split_cv_differences.png", "split_cv_patients.png"]
+    assert all(i["complete"] and i["width"] > 300 for i in figures)
