@@ -68,6 +68,8 @@ setup(
             # parsed as HTML5
             "playwright>=1.40",
             "html5lib>=1.1",
+            # the docs' figure scraper is tested with the suite
+            "sphinx-gallery>=0.16",
             *SLIDES,
         ],
         "slides": SLIDES,
