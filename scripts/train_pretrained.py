@@ -414,7 +414,8 @@ def main(argv=None) -> int:
         json.dump(card, f, indent=1)
         f.write("\n")
     print(
-        f"Trained {args.max_epochs} epochs in {fit_s:.0f} s; wrote {weights} "
+        f"Trained {len(clf.history_)} epochs (at most {args.max_epochs}) in "
+        f"{fit_s:.0f} s; wrote {weights} "
         f"({card['file_bytes'] / 1e6:.1f} MB) and {out / entry['card']}.",
         flush=True,
     )
