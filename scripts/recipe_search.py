@@ -82,6 +82,13 @@ RUNS = {
     "medium": {**MEDIUM},
     # The base in float32: bfloat16's scores against float32's.
     "float32": {"precision": "float32"},
+    # The two levers that helped alone (flips and rotations; class weights in place
+    # of over-sampling), together.
+    "aug-dihedral+cw": {
+        "augment": "dihedral",
+        "resample": None,
+        "class_weight": "balanced",
+    },
 }
 HISTORY = ("epoch", "train_loss", "valid_loss", "valid_bacc", "dur")
 
