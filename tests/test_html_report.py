@@ -35,6 +35,14 @@ SECTIONS = [
 SHAPE = (32, 32, 3)
 
 
+def _compare(models, idc):
+    """compare_models on 2 folds by patient, with the details the page reads."""
+    return compare_models(
+        models, idc.data, idc.target, idc.groups, cv=2, progress=False,
+        return_details=True,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def comparison():
     """A CNN, a model with probabilities and one with a margin, on 2 folds."""
@@ -53,15 +61,7 @@ def comparison():
         "color-logreg": make_baseline("color-logreg", patch_shape=SHAPE),
         "texture-svm": make_baseline("texture-svm", patch_shape=SHAPE),
     }
-    table, details = compare_models(
-        models,
-        idc.data,
-        idc.target,
-        idc.groups,
-        cv=2,
-        progress=False,
-        return_details=True,
-    )
+    table, details = _compare(models, idc)
     return idc, table, details
 
 
@@ -221,15 +221,7 @@ def test_sklearn_models_alone_give_no_learning_curves(tmp_path):
         n_patients=4, patches_per_patient=10, patch_size=32, random_state=0
     )
     models = {"color": make_baseline("color-logreg", patch_shape=SHAPE)}
-    table, details = compare_models(
-        models,
-        idc.data,
-        idc.target,
-        idc.groups,
-        cv=2,
-        progress=False,
-        return_details=True,
-    )
+    table, details = _compare(models, idc)
     assert details.histories == {}
     path = write_html_report(tmp_path / "r.html", table, details, dataset=idc)
     tree = _parse(path.read_text(encoding="utf-8"))
