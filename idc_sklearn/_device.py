@@ -32,6 +32,7 @@ __all__ = [
     "AutoDeviceMixin",
     "absent_device",
     "check_device",
+    "cpu_name",
     "has_bfloat16_units",
     "is_device_name",
     "resolve_device",
@@ -61,6 +62,26 @@ def resolve_device(device) -> str:
 
 
 @functools.cache
+def cpu_name() -> str:
+    """The CPU's model name, as ``lscpu`` gives it (without torch).
+
+    Where ``lscpu`` is absent or fails, what :mod:`platform` knows of the
+    processor.
+    """
+    import platform
+    import subprocess
+
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        listing = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout
+        for line in listing.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "Model name":
+                return value.strip()
+    return platform.processor() or platform.machine()
+
+
 def has_bfloat16_units(device_type: str) -> bool:
     """Whether ``device_type`` computes bfloat16 natively, so autocast to it pays.
 

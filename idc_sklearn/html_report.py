@@ -30,6 +30,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 from scipy.special import expit
 
+from idc_sklearn._device import cpu_name
 from idc_sklearn._files import atomic_write
 from idc_sklearn.plotting import (
     plot_learning_curves,
@@ -142,15 +143,8 @@ def _check_inputs(table, details, dataset) -> None:
 
 
 def _machine() -> str:
-    processor = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                processor = line.split(":", 1)[1].strip()
-                break
     return (
-        f"{processor}, {os.cpu_count()} CPUs; {platform.system()} "
+        f"{cpu_name()}, {os.cpu_count()} CPUs; {platform.system()} "
         f"{platform.release()}; Python {platform.python_version()}"
     )
 
@@ -167,9 +161,7 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _data_facts(details, dataset) -> list[tuple[str, str]]:
-    predictions = details["predictions"]
-    tested = predictions[~predictions.index.duplicated()]
+def _data_facts(tested, dataset) -> list[tuple[str, str]]:
     facts = []
     if dataset is not None:
         target = np.asarray(dataset.target)
@@ -192,13 +184,13 @@ def _data_facts(details, dataset) -> list[tuple[str, str]]:
     return facts
 
 
-def _run_section(table, details, dataset, command, description, versions):
+def _run_section(table, tested, dataset, command, description, versions):
     facts = []
     if command:
         facts.append(("Command", command))
     if description:
         facts.append(("Settings", description))
-    facts += _data_facts(details, dataset)
+    facts += _data_facts(tested, dataset)
     n_folds = table.attrs.get("n_folds")
     facts.append(("Folds", str(table.attrs.get("cv") or f"{n_folds} folds by patient")))
     facts.append(("Models", ", ".join(map(str, table.index))))
@@ -290,10 +282,7 @@ def _idc_scores(predictions) -> dict[str, np.ndarray]:
     return scores
 
 
-def _curves_section(details):
-    predictions = details["predictions"]
-    tested = predictions[~predictions.index.duplicated()]
-    scores = _idc_scores(tested)
+def _curves_section(tested, scores):
     section = _Section(
         "curves",
         "ROC and precision-recall curves",
@@ -369,8 +358,7 @@ def _mixed_patients(tested: pd.DataFrame, n: int) -> list[str]:
     return list(mixed.index[:n])
 
 
-def _heatmap_section(details, dataset, n_heatmaps):
-    predictions = details["predictions"]
+def _heatmap_section(details, tested, scores, dataset, n_heatmaps):
     differences = details["differences"]
     reference = differences.attrs.get("reference")
     best = differences.attrs.get("best")
@@ -393,8 +381,6 @@ def _heatmap_section(details, dataset, n_heatmaps):
     if missing:
         section.note = f"Not drawn: the dataset's frame lacks the columns {missing}."
         return section
-    tested = predictions[~predictions.index.duplicated()]
-    scores = _idc_scores(tested)
     shown = [model for model in (reference, best) if model in scores]
     chosen = _mixed_patients(tested, n_heatmaps)
     if not chosen or not shown:
@@ -601,13 +587,18 @@ def write_html_report(
         )
     _check_inputs(table, details, dataset)
     versions = _versions()
+    predictions = details["predictions"]
+    # Each test patch once (a splitter whose test sets overlap repeats some), with
+    # every model's IDC score on it.
+    tested = predictions[~predictions.index.duplicated()]
+    scores = _idc_scores(tested)
     sections = [
-        _run_section(table, details, dataset, command, description, versions),
+        _run_section(table, tested, dataset, command, description, versions),
         _scores_section(table, details),
         _differences_section(details),
-        _curves_section(details),
+        _curves_section(tested, scores),
         _patients_section(details),
-        _heatmap_section(details, dataset, int(n_heatmaps)),
+        _heatmap_section(details, tested, scores, dataset, int(n_heatmaps)),
         _learning_section(details),
     ]
     environment = Environment(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import sys
 import warnings
 
+from idc_sklearn._device import cpu_name
 from idc_sklearn.cli._common import SAMPLE, add_quiet, command_parser, read_archive
 
 INFO_EXAMPLES = """\
@@ -38,20 +38,6 @@ def add_parser(commands) -> None:
     add_quiet(info, "no progress bar while reading --data")
 
 
-def _cpu_name() -> str:
-    import subprocess
-
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        listing = subprocess.run(
-            ["lscpu"], capture_output=True, text=True, timeout=5, check=True
-        ).stdout
-        for line in listing.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "Model name":
-                return value.strip()
-    return platform.processor() or platform.machine()
-
-
 def _devices() -> list[str]:
     import torch
 
@@ -69,7 +55,7 @@ def _devices() -> list[str]:
     except AttributeError:
         usable = os.cpu_count()
     lines.append(
-        f"cpu  {_cpu_name()}, {usable} of {os.cpu_count()} logical CPUs usable, torch "
+        f"cpu  {cpu_name()}, {usable} of {os.cpu_count()} logical CPUs usable, torch "
         f"uses {torch.get_num_threads()} threads"
     )
     default = "cuda" if torch.cuda.is_available() else "cpu"
