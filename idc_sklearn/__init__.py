@@ -23,6 +23,7 @@ _PUBLIC = {
     "PatchResampler": "idc_sklearn.resampling",
     "EpochResampler": "idc_sklearn.resampling",
     "BatchNormRecalibration": "idc_sklearn.callbacks",
+    "WeightAveraging": "idc_sklearn.callbacks",
     "default_callbacks": "idc_sklearn.callbacks",
     "TrainingCheckpoint": "idc_sklearn.checkpoint",
     # data-parallel training through Accelerate (imports accelerate)
