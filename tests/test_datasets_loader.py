@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from idc_sklearn import check_archive_layout, load_idc, read_patch, read_patient_split
-from idc_sklearn.datasets import _loader
+from idc_sklearn.datasets import _decode, _loader, _scanner
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPLIT = REPO_ROOT / ".." / "shared" / "data" / "cruz_roa_split"
@@ -152,7 +152,7 @@ def test_unknown_patients_are_named(idc_sample_root):
 def test_two_workers_give_the_same_result(subset, monkeypatch):
     serial = _load(subset)
     # Small chunks, so that both workers get several and they finish out of order.
-    monkeypatch.setattr(_loader, "_CHUNK", 4)
+    monkeypatch.setattr(_decode, "_CHUNK", 4)
     parallel = _load(subset, n_jobs=2)
     np.testing.assert_array_equal(parallel.data, serial.data)
     pd.testing.assert_frame_equal(parallel.frame, serial.frame)
@@ -335,7 +335,7 @@ def test_cache_is_hit_memory_mapped_and_identical(subset, tmp_path, monkeypatch)
     def no_decoding(*args, **kwargs):
         raise AssertionError("the cache should have been hit")
 
-    monkeypatch.setattr(_loader, "_decode_all", no_decoding)
+    monkeypatch.setattr(_loader, "decode_all", no_decoding)
     second = _load(subset, cache=cache)
     assert isinstance(second.data, np.memmap) and not second.data.flags.writeable
     np.testing.assert_array_equal(second.data, first.data)
@@ -536,8 +536,8 @@ def test_check_archive_layout_returns_the_patients(idc_sample_root, sample, tmp_
     assert check_archive_layout(idc_sample_root) == sorted(
         sample.frame["patient"].unique()
     )
-    nested = tmp_path / _loader.NESTED_ARCHIVE_DIR
-    for folder in ("9/0", f"{_loader.NESTED_ARCHIVE_DIR}/10/1", "11/1"):
+    nested = tmp_path / _scanner.NESTED_ARCHIVE_DIR
+    for folder in ("9/0", f"{_scanner.NESTED_ARCHIVE_DIR}/10/1", "11/1"):
         (tmp_path / folder).mkdir(parents=True)
     assert check_archive_layout(str(tmp_path)) == ["10", "11", "9"]
     assert check_archive_layout(nested) == ["10"]

@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from idc_sklearn import make_idc_patches
-from idc_sklearn.datasets import _loader
+from idc_sklearn.datasets import _frame
 
 FRAME_DTYPES = {
     "patient": "str",
@@ -50,7 +50,7 @@ def test_shapes_and_dtypes(small):
 
 def test_same_bunch_as_load_idc(small):
     assert set(small) == {"data", "target", "groups", "frame", "skipped", "DESCR"}
-    assert list(small.frame.columns) == list(_loader.FRAME_COLUMNS)
+    assert list(small.frame.columns) == list(_frame.FRAME_COLUMNS)
     assert {c: str(t) for c, t in small.frame.dtypes.items()} == FRAME_DTYPES
     np.testing.assert_array_equal(small.frame["target"], small.target)
     np.testing.assert_array_equal(small.frame["patient"], small.groups)
