@@ -55,7 +55,7 @@ from idc_sklearn import (
 from idc_sklearn.handcrafted import BASELINES
 
 SMALL = {"filters": (8, 8, 16, 16, 32, 32, 64, 64), "head_units": (64, 64)}
-MEDIUM = {"filters": (12, 12, 24, 24, 48, 48, 96, 96), "head_units": (96, 96)}
+MEDIUM = {"filters": (32, 32, 64, 64, 128, 128, 256, 256), "head_units": (128, 128)}
 
 # The base: the library's defaults on the small preset (the paper's recipe at an
 # eighth of its widths), trained in bfloat16 where the CPU has bf16 units.

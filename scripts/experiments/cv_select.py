@@ -1,0 +1,422 @@
+"""Honest selection: every recipe lever, width and ensemble judged by cross-validation
+by patient over the split's 111 training and validation patients in ``../shared``.
+
+The protocol is the final table's (``split_cv.py``), so its runs pair with these:
+``GroupKFold(5)`` over the 111 patients, the same folds for every model, every patch
+of the held-out patients scored (the 27,595-patch set: at most 300 per patient for
+the ``idc_trainval`` patients), training patches capped per patient, a fifth of
+the training patients held out inside each training fold for early stopping, so
+nothing is chosen on the fold that is scored. ``base`` is the final table's MLBN
+run (small width, the paper's recipe plus dihedral augmentation) and
+``features-hgb`` its gradient-boosted features; each lever changes one thing.
+
+Each (lever, seed, fold) appends a line to ``<out>/folds.jsonl`` and saves its
+held-out probabilities, with and without test-time augmentation; a rerun skips what
+is done, and the fits train with ``checkpoint_dir``, so an interrupted run resumes
+across sessions. ``--table`` reads what is there (here and in ``--reuse``) and
+writes the table: out-of-fold balanced accuracy and ROC AUC per lever and seed,
+paired differences with 95% intervals over patients against ``features-hgb`` and
+against ``base``, the ensembles (averaged probabilities, stacking, fitted on the
+other folds' out-of-fold scores) and the decision threshold chosen by
+cross-validation (``TunedThresholdClassifierCV`` on the other folds). ::
+
+    python scripts/experiments/cv_select.py --levers ema --seeds 0 --threads 1
+    python scripts/experiments/cv_select.py --table --markdown docs/cv_select.md \\
+        --figures docs/figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from recipe_search import SMALL, load_split_patches, scores
+from shared_patients import CACHE, REPO_ROOT, SHARED, cap_per_patient, machine
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import GroupKFold, TunedThresholdClassifierCV
+from skorch.callbacks import LRScheduler
+
+from idc_sklearn import (
+    PRESETS,
+    MLBNInceptionClassifier,
+    WeightAveraging,
+    load_idc,
+    paired_bootstrap,
+    plot_paired_differences,
+)
+
+EPOCHS = 10
+CAP = 60
+# The final table's MLBN recipe (split_cv.RECIPE): the paper's, plus flips.
+BASE = {**SMALL, "augment": "dihedral"}
+
+#: One change each against ``base``: estimator parameters, and the budget.
+LEVERS = {
+    "ema": {"params": {"callbacks__weight_averaging": WeightAveraging("ema")}},
+    "swa": {
+        "params": {"callbacks__weight_averaging": WeightAveraging("swa", start_epoch=3)}
+    },
+    "label-smoothing": {"params": {"criterion__label_smoothing": 0.1}},
+    "cosine": {
+        "params": {
+            "callbacks__lr_scheduler": LRScheduler(
+                policy="CosineAnnealingLR", T_max=EPOCHS
+            )
+        }
+    },
+    "hed-mild": {"params": {"augment": "all", "hed_sigma": 0.02}},
+    "hed-strong": {"params": {"augment": "all", "hed_sigma": 0.1}},
+    "medium": {"params": dict(PRESETS["medium"])},
+    "paper": {"params": dict(PRESETS["paper"])},
+    # Data: more training patches per patient, and every patch (with the
+    # idc_trainval_more patches of the training patients).
+    "cap-150": {"cap": 150},
+    "every-patch": {"cap": None, "more": True},
+}
+REFERENCE, BASE_RUN = "features-hgb", "base"
+EXTRA_FOLDER = "idc_trainval_more"
+
+
+def build(lever: dict, seed: int, checkpoint_dir: Path) -> MLBNInceptionClassifier:
+    return MLBNInceptionClassifier(
+        **{**BASE, **lever.get("params", {})},
+        max_epochs=EPOCHS,
+        batch_size=32,
+        precision="auto",
+        random_state=seed,
+        verbose=0,
+        checkpoint_dir=str(checkpoint_dir),
+    )
+
+
+def load_more(cache: Path, patients) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``idc_trainval_more`` patches of ``patients`` (never a scored patient)."""
+    more = load_idc(SHARED / EXTRA_FOLDER, cache=cache, progress=False)
+    keep = np.isin(more.groups.astype(str), list(patients))
+    return np.asarray(more.data[keep]), more.target[keep], more.groups[keep].astype(str)
+
+
+def run(args) -> None:
+    out = Path(args.out)
+    (out / "predictions").mkdir(parents=True, exist_ok=True)
+    log = out / "folds.jsonl"
+    done = {(r["model"], r["seed"], r["fold"]) for r in _records(log)}
+    X, y, groups, _, _ = load_split_patches(Path(args.cache))
+    folds = list(GroupKFold(args.folds).split(X, y, groups))
+    chosen = range(len(folds)) if args.fold_indices is None else args.fold_indices
+    for name in args.levers:
+        lever = LEVERS[name]
+        cap = lever.get("cap", CAP)
+        for seed in args.seeds:
+            for fold in chosen:
+                if (name, seed, fold) in done:
+                    continue
+                train, test = folds[fold]
+                train = train[cap_per_patient(y[train], groups[train], cap, seed)]
+                X_fit, y_fit, g_fit = X[train], y[train], groups[train]
+                if lever.get("more"):
+                    X_more, y_more, g_more = load_more(
+                        Path(args.cache) / "more", set(g_fit)
+                    )
+                    X_fit = np.concatenate([X_fit, X_more])
+                    y_fit = np.concatenate([y_fit, y_more])
+                    g_fit = np.concatenate([g_fit, g_more])
+                tag = f"s{seed}-f{fold}"
+                model = build(lever, seed, Path(args.checkpoints) / f"{name}-{tag}")
+                start = time.perf_counter()
+                model.fit(X_fit, y_fit, groups=g_fit)
+                fit_s = time.perf_counter() - start
+                proba = model.predict_proba(X[test])[:, 1]
+                proba_tta = model.set_params(tta=True).predict_proba(X[test])[:, 1]
+                np.savez_compressed(
+                    out / "predictions" / f"{name}-{tag}.npz",
+                    proba=proba.astype(np.float32),
+                    proba_tta=proba_tta.astype(np.float32),
+                    y=y[test],
+                    groups=groups[test],
+                )
+                valid = model.history[:, "valid_bacc"]
+                record = {
+                    "model": name,
+                    "seed": seed,
+                    "fold": fold,
+                    "cap": cap,
+                    "epochs": EPOCHS,
+                    "train_patches": len(y_fit),
+                    "test_patches": len(test),
+                    "best_epoch": int(np.argmax(valid)) + 1,
+                    "inner_valid_bacc": float(np.max(valid)),
+                    "fit_s": round(fit_s, 1),
+                    "test": scores(y[test], proba, groups[test]),
+                    "test_tta": scores(y[test], proba_tta, groups[test]),
+                    "machine": machine(),
+                }
+                with open(log, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                print(
+                    f"{name} {tag}: bacc {record['test']['balanced_accuracy']:.3f} "
+                    f"(tta {record['test_tta']['balanced_accuracy']:.3f}), "
+                    f"{fit_s / 60:.1f} min",
+                    flush=True,
+                )
+
+
+def _records(log: Path) -> list[dict]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+# -- the table: out-of-fold predictions pooled over the five folds ---------------
+
+
+def pooled_predictions(out: Path, reuse: Path) -> dict:
+    """``{(model, seed): (fold, y, proba, groups)}`` for every complete model.
+
+    The final table's runs (``reuse``, ``split_cv.py``) enter as ``base`` (its
+    MLBN run) and under their own names; this script's levers add ``<lever>``
+    and ``<lever>+tta``.
+    """
+    found = {}
+    for record in _records(reuse / "folds.jsonl"):
+        name = "base" if record["model"] == "mlbn-inception" else record["model"]
+        path = f"{record['model']}-s{record['seed']}-f{record['fold']}-c60.npz"
+        found.setdefault((name, record["seed"]), {})[record["fold"]] = (
+            reuse / "predictions" / path,
+            "proba",
+        )
+    for record in _records(out / "folds.jsonl"):
+        path = out / "predictions" / f"{record['model']}-s{record['seed']}-f{record['fold']}.npz"
+        for suffix, key in (("", "proba"), ("+tta", "proba_tta")):
+            found.setdefault((record["model"] + suffix, record["seed"]), {})[
+                record["fold"]
+            ] = (path, key)
+    pooled = {}
+    for (model, seed), folds in found.items():
+        if len(folds) < 5:
+            continue  # not every fold is done
+        parts = []
+        for fold in sorted(folds):
+            path, key = folds[fold]
+            saved = np.load(path)
+            parts.append(
+                (np.full(len(saved["y"]), fold), saved["y"], saved[key], saved["groups"])
+            )
+        pooled[model, seed] = tuple(np.concatenate(p) for p in zip(*parts))
+    return pooled
+
+
+class _Scores(ClassifierMixin, BaseEstimator):
+    """A classifier whose single feature is already its IDC probability: the
+    out-of-fold scores, for ``TunedThresholdClassifierCV(cv="prefit")``."""
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        p = np.asarray(X)[:, 0]
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+
+
+def tuned_threshold(proba, y) -> float:
+    """The threshold of the best balanced accuracy on these scores (sklearn's
+    ``TunedThresholdClassifierCV`` on already out-of-fold probabilities)."""
+    tuned = TunedThresholdClassifierCV(
+        _Scores().fit(None, None),
+        scoring="balanced_accuracy",
+        cv="prefit",
+        refit=False,
+        thresholds=np.linspace(0.05, 0.95, 91),
+    ).fit(proba[:, None], y)
+    return float(tuned.best_threshold_)
+
+
+def with_tuned_threshold(fold, y, proba):
+    """Each fold's calls at the threshold chosen on the other folds' scores,
+    expressed as probabilities shifted so that 0.5 is that threshold."""
+    shifted = np.empty_like(proba, dtype=float)
+    thresholds = {}
+    for k in np.unique(fold):
+        other = fold != k
+        t = tuned_threshold(proba[other], y[other])
+        thresholds[int(k)] = t
+        p = proba[~other]
+        # A monotone map with t -> 0.5: the ranking (ROC AUC) is unchanged.
+        shifted[~other] = np.where(p <= t, 0.5 * p / t, 0.5 + 0.5 * (p - t) / (1 - t))
+    return shifted, thresholds
+
+
+def stacked(fold, y, members: list[np.ndarray]):
+    """Logistic regression on the members' logits, fitted on the other folds."""
+    eps = 1e-6
+    Z = np.column_stack(
+        [np.log(np.clip(m, eps, 1 - eps) / np.clip(1 - m, eps, 1)) for m in members]
+    )
+    proba = np.empty(len(y))
+    for k in np.unique(fold):
+        other = fold != k
+        model = LogisticRegression(class_weight="balanced").fit(Z[other], y[other])
+        # class_weight="balanced" makes 0.5 the balanced operating point.
+        proba[~other] = model.predict_proba(Z[~other])[:, 1]
+    return proba
+
+
+def ensembles(pooled: dict) -> dict:
+    """Ensembles made from the pooled out-of-fold scores of complete models."""
+    made = {}
+    seeds = sorted({seed for _, seed in pooled})
+    networks = sorted(
+        {m for m, _ in pooled if m == "base" or m in LEVERS or m.endswith("+tta")}
+    )
+    for seed in seeds:
+        if (REFERENCE, seed) not in pooled:
+            continue
+        fold, y, hgb, groups = pooled[REFERENCE, seed]
+        for net in networks:
+            if (net, seed) not in pooled:
+                continue
+            p = pooled[net, seed][2]
+            made[f"{net} & hgb (mean)", seed] = (fold, y, (p + hgb) / 2, groups)
+            made[f"{net} & hgb (stacked)", seed] = (
+                fold,
+                y,
+                stacked(fold, y, [p, hgb]),
+                groups,
+            )
+    for net in networks:
+        if all((net, s) in pooled for s in seeds) and len(seeds) > 1:
+            fold, y, _, groups = pooled[net, seeds[0]]
+            mean = np.mean([pooled[net, s][2] for s in seeds], axis=0)
+            for seed in seeds:
+                made[f"{net} seeds {'+'.join(map(str, seeds))}", seed] = (
+                    fold,
+                    y,
+                    mean,
+                    groups,
+                )
+    return made
+
+
+def table(out: Path, reuse: Path, figures: Path | None = None) -> str:
+    pooled = pooled_predictions(out, reuse)
+    pooled.update(ensembles(pooled))
+    thresholds = {}
+    for (model, seed), (fold, y, proba, groups) in list(pooled.items()):
+        if model == "base" or model.endswith("(mean)") or model in LEVERS:
+            shifted, chosen = with_tuned_threshold(fold, y, proba)
+            pooled[f"{model} @ cv threshold", seed] = (fold, y, shifted, groups)
+            thresholds[f"{model} @ cv threshold", seed] = chosen
+    rows, forest = [], []
+    for (model, seed), (fold, y, proba, groups) in sorted(pooled.items()):
+        row = {"model": model, "seed": seed, **scores(y, proba, groups)}
+        row["IDC called"] = float(np.mean(proba > 0.5))
+        for against in (REFERENCE, BASE_RUN):
+            if (against, seed) not in pooled or against == model:
+                row[f"- {against}"] = ""
+                continue
+            _, y_ref, p_ref, g_ref = pooled[against, seed]
+            np.testing.assert_array_equal(groups, g_ref)
+            # The model's calls first: the difference is model minus reference.
+            result = paired_bootstrap(
+                y, (proba > 0.5).astype(int), (p_ref > 0.5).astype(int), groups
+            )
+            row[f"- {against}"] = (
+                f"{result['difference']:+.3f} "
+                f"[{result['low']:+.3f}, {result['high']:+.3f}]"
+            )
+            if against == REFERENCE:
+                forest.append(
+                    {
+                        "model": f"{model} (seed {seed})",
+                        **{k: result[k] for k in ("difference", "low", "high")},
+                    }
+                )
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    lines = [frame.to_markdown(index=False, floatfmt=".3f"), ""]
+    if thresholds:
+        lines.append("Thresholds chosen on the other folds (fold: threshold):")
+        lines.append("")
+        for (model, seed), chosen in sorted(thresholds.items()):
+            values = ", ".join(f"{k}: {v:.2f}" for k, v in chosen.items())
+            lines.append(f"- {model}, seed {seed}: {values}")
+    if figures is not None and forest:
+        figures.mkdir(parents=True, exist_ok=True)
+        differences = pd.DataFrame(forest).set_index("model")
+        differences = differences.sort_values("difference")
+        differences.attrs["reference"] = REFERENCE
+        figure, _, _ = plot_paired_differences(differences)
+        figure.savefig(figures / "cv_select_differences.png", dpi=110)
+    return "\n".join(lines)
+
+
+def inner_against_outer(out: Path) -> str:
+    """The inner validation figure that early stopping chose on, beside the
+    held-out fold's score: how far the one small split's estimate is off."""
+    frame = pd.DataFrame(_records(out / "folds.jsonl"))
+    if frame.empty:
+        return ""
+    frame["held-out bacc"] = [t["balanced_accuracy"] for t in frame["test"]]
+    summary = frame.groupby(["model", "seed"]).agg(
+        inner_valid_bacc=("inner_valid_bacc", "mean"),
+        held_out_bacc=("held-out bacc", "mean"),
+        best_epoch=("best_epoch", "mean"),
+        fit_min=("fit_s", lambda s: s.mean() / 60),
+    )
+    summary["gap"] = summary["inner_valid_bacc"] - summary["held_out_bacc"]
+    return summary.reset_index().to_markdown(index=False, floatfmt=".3f")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(REPO_ROOT / "results" / "cv_select"))
+    parser.add_argument(
+        "--reuse",
+        default=str(REPO_ROOT / "results" / "split_cv"),
+        help="the final table's runs (split_cv.py), paired with these",
+    )
+    parser.add_argument("--levers", nargs="+", default=["ema"], choices=sorted(LEVERS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument(
+        "--fold-indices",
+        type=int,
+        nargs="+",
+        help="run only these folds (0-based), e.g. to share the folds between two "
+        "processes of one thread each",
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cache", default=str(CACHE))
+    parser.add_argument(
+        "--checkpoints", default=str(REPO_ROOT / ".cache" / "cv_select_checkpoints")
+    )
+    parser.add_argument("--table", action="store_true", help="write the table only")
+    parser.add_argument("--markdown", default=None, help="write the table here too")
+    parser.add_argument("--figures", default=None, help="folder for its figure")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if not args.table:
+        run(args)
+    figures = None if args.figures is None else Path(args.figures)
+    text = table(Path(args.out), Path(args.reuse), figures)
+    inner = inner_against_outer(Path(args.out))
+    if inner:
+        text += "\n\nInner validation split against the held-out fold:\n\n" + inner
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
