@@ -29,16 +29,17 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from matplotlib.figure import Figure
 from scipy.special import expit
+from sklearn.utils import Bunch
 
 from idc_sklearn._device import cpu_name
 from idc_sklearn._files import atomic_write
 from idc_sklearn.plotting import (
     plot_learning_curves,
     plot_paired_differences,
+    plot_patient_heatmap,
     plot_patient_scores,
     plot_precision_recall_curves,
     plot_roc_curves,
-    plot_slide_heatmap,
 )
 from idc_sklearn.report import (
     format_difference,
@@ -402,42 +403,13 @@ def _heatmap_section(details, tested, scores, dataset, n_heatmaps):
                 "dataset with patches of shape (n, height, width, 3)."
             )
             return section
-        where = frame.iloc[index]
-        sizes = {
-            key: where[key].to_numpy()
-            for key in ("height", "width")
-            if key in where.columns
-        }
         labels = (tested["y_true"].to_numpy()[rows] == 1).astype(int)
-        figure = Figure(
-            figsize=(4.2 * (len(shown) + 1) + 1.2, 4.6), layout="constrained"
+        # The patient's test patches, labelled as the comparison scored them.
+        slide = Bunch(data=patches, frame=frame.iloc[index].assign(target=labels))
+        figure, axes, _ = plot_patient_heatmap(
+            slide, {model: scores[model][rows] for model in shown}, patient=patient
         )
-        axes = list(figure.subplots(1, len(shown) + 1))
-        # The first model draws the probability and the label panel, labels leftmost.
-        _, _, artists = plot_slide_heatmap(
-            patches,
-            where["x"].to_numpy(),
-            where["y"].to_numpy(),
-            scores[shown[0]][rows],
-            labels=labels,
-            heights=sizes.get("height"),
-            widths=sizes.get("width"),
-            ax=[axes[1], axes[0]],
-        )
-        axes[1].set_title(f"{shown[0]}")
-        if len(shown) > 1:
-            artists["colorbar"].remove()
-            plot_slide_heatmap(
-                patches,
-                where["x"].to_numpy(),
-                where["y"].to_numpy(),
-                scores[shown[1]][rows],
-                heights=sizes.get("height"),
-                widths=sizes.get("width"),
-                ax=axes[2],
-            )
-            axes[2].set_title(f"{shown[1]}")
-        axes[0].set_title("true label")
+        axes[0].set_title(shown[0])
         figure.suptitle(f"patient {patient}: {len(rows)} patches, {labels.sum()} IDC")
         figures.append(
             _embed(

@@ -29,6 +29,7 @@ from idc_sklearn.plotting import (
     plot_precision_recall_curves,
     plot_roc_curves,
     plot_slide_heatmap,
+    plot_slide_prediction,
     slide_image,
 )
 
@@ -351,6 +352,42 @@ def test_heatmap_errors(grey_slide, change, error, match):
         plot_slide_heatmap(**arguments)
 
 
+def test_heatmap_of_several_maps_side_by_side(grey_slide):
+    patches, x, y, proba, labels = grey_slide
+    maps = {"model a": proba, "model b": 1 - proba}
+    figure, axes, artists = plot_slide_heatmap(patches, x, y, maps, labels=labels)
+    assert [ax.get_title() for ax in axes] == ["model a", "model b", "true label"]
+    assert list(artists["proba"]) == ["model a", "model b"]
+    assert len(artists["slide"]) == 3 and "labels" in artists
+    image = _render(figure)
+    for ax, values in zip(axes, (proba, 1 - proba, labels), strict=True):
+        for xi, yi, value in zip(x, y, values, strict=True):
+            red, _, blue = _pixel(image, ax, *_centre(xi, yi))
+            assert (red > blue + 30) if value > 0.5 else (blue > red + 30)
+    # One colour bar for every panel, on the first map's scale.
+    assert artists["colorbar"].mappable is artists["proba"]["model a"]
+    _, _, alone = plot_slide_heatmap(patches, x, y, proba)
+    np.testing.assert_array_equal(
+        artists["proba"]["model a"].get_array().filled(-1),
+        alone["proba"].get_array().filled(-1),
+    )
+
+
+@pytest.mark.parametrize(
+    ("maps", "match"),
+    [
+        ({}, "non-empty mapping of names"),
+        ({1: [0.5] * 4}, r"names \(str\).*\[1\]"),
+        ({"a": [0.5] * 4, "b": [0.5, 2, 0.5, 0.5]}, r"proba\['b'\] must hold prob"),
+        ({"a": [0.5] * 3}, r"proba\['a'\] has 3 values; expected 4"),
+    ],
+)
+def test_heatmap_maps_errors(grey_slide, maps, match):
+    patches, x, y, _, _ = grey_slide
+    with pytest.raises(ValueError, match=match):
+        plot_slide_heatmap(patches, x, y, maps)
+
+
 @pytest.fixture(scope="module")
 def synthetic():
     return make_idc_patches(n_patients=3, patches_per_patient=12, random_state=0)
@@ -429,6 +466,129 @@ def test_patient_heatmap_errors(synthetic, patient, proba_length, error, match):
         plot_patient_heatmap(synthetic, np.full(n, 0.5), patient=patient)
     with pytest.raises(TypeError, match="dataset must be a Bunch"):
         plot_patient_heatmap(synthetic.data, np.full(n, 0.5), patient="synth00")
+
+
+def test_patient_heatmap_of_several_maps(synthetic):
+    rows = np.flatnonzero(synthetic.frame["patient"] == "synth01")
+    whole = synthetic.target * 0.9 + 0.05
+    maps = {"dataset-long": whole, "patient-long": (1 - whole)[rows]}
+    _, axes, artists = plot_patient_heatmap(synthetic, maps, patient="synth01")
+    assert [ax.get_title() for ax in axes] == [
+        "patient synth01: dataset-long",
+        "patient-long",
+        "true label",
+    ]
+    _, _, alone = plot_patient_heatmap(synthetic, whole, patient="synth01")
+    np.testing.assert_array_equal(
+        artists["proba"]["dataset-long"].get_array().filled(-1),
+        alone["proba"].get_array().filled(-1),
+    )
+    with pytest.raises(ValueError, match=r"proba\['b'\] has 5 values; expected one"):
+        plot_patient_heatmap(synthetic, {"a": whole, "b": whole[:5]}, patient="synth01")
+    _, axes, _ = plot_patient_heatmap(
+        synthetic, maps, patient="synth01", show_labels=False
+    )
+    assert len(axes) == 2
+
+
+# --- whole-slide prediction -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slide_prediction():
+    """A grey 600 x 400 slide, a 2 x 3 grid of 200-pixel tiles from (0, 0), one
+    region around the top-left tile."""
+    thumbnail = np.full((40, 60, 3), 200, np.uint8)
+    proba = np.array([[0.95, np.nan, 0.05], [np.nan, 0.05, 0.95]], np.float32)
+    square = [[0, 0], [200, 0], [200, 200], [0, 200], [0, 0]]
+    regions = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [square]},
+            }
+        ],
+    }
+    return thumbnail, proba, regions
+
+
+def test_slide_prediction_from_arrays(slide_prediction, tmp_path):
+    thumbnail, proba, regions = slide_prediction
+    path = tmp_path / "slide.png"
+    figure, axes, artists = plot_slide_prediction(
+        thumbnail,
+        proba,
+        dimensions=(600, 400),
+        stride=(200, 200),
+        regions=regions,
+        title="slide",
+        path=path,
+    )
+    (ax,) = axes
+    assert ax.get_title() == "slide" and path.is_file()
+    assert artists["proba"].get_array().shape == (2, 3)
+    image = _render(figure)
+    red, _, blue = _pixel(image, ax, 100, 100)
+    assert red > blue + 40
+    red, _, blue = _pixel(image, ax, 500, 100)
+    assert blue > red + 30
+    # No probability: the thumbnail's grey shows through.
+    np.testing.assert_array_equal(_pixel(image, ax, 300, 100), [200, 200, 200])
+    (outline,) = artists["regions"]
+    (ring,) = regions["features"][0]["geometry"]["coordinates"]
+    np.testing.assert_array_equal(outline.get_xydata(), ring)
+    _, _, plain = plot_slide_prediction(
+        thumbnail, proba, dimensions=(600, 400), stride=(100, 100), origin=(50, 0)
+    )
+    assert plain["regions"] == [] and plain["proba"].get_extent() == [50, 350, 200, 0]
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"thumbnail": np.zeros((4, 6), np.uint8)}, ValueError, "thumbnail must be"),
+        ({"probability_map": np.zeros(3)}, ValueError, "probability_map must be a 2-D"),
+        ({"dimensions": (600,)}, ValueError, r"dimensions must be \(x, y\)"),
+        ({"stride": (0, 200)}, ValueError, "stride must be .* positive"),
+        ({"origin": (-1, 0)}, ValueError, "origin must be .* non-negative"),
+        ({"regions": [[0, 0]]}, TypeError, "regions must be None or a GeoJSON"),
+        ({"alpha": 2}, ValueError, r"alpha must be a number in \[0, 1\]"),
+        ({"path": "slide.svg"}, ValueError, r"does not end in \.png"),
+    ],
+)
+def test_slide_prediction_errors(slide_prediction, change, error, match):
+    thumbnail, proba, _ = slide_prediction
+    arguments = {
+        "thumbnail": thumbnail,
+        "probability_map": proba,
+        "dimensions": (600, 400),
+        "stride": (200, 200),
+        **change,
+    }
+    with pytest.raises(error, match=match):
+        plot_slide_prediction(**arguments)
+
+
+def test_plotting_never_imports_wholeslide():
+    """The slide figure takes arrays: no import of wholeslide, even in a function,
+    so the import between the two goes one way (SlideResult.plot -> plotting)."""
+    import ast
+
+    import idc_sklearn.plotting
+
+    folder = Path(idc_sklearn.plotting.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            # idc_sklearn.wholeslide or ..wholeslide; plotting's own _wholeslide is not
+            assert not any("wholeslide" in n.split(".") for n in names), path.name
 
 
 # --- learning curves ------------------------------------------------------------------

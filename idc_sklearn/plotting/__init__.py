@@ -17,8 +17,11 @@ figure, the axes drawn on, and the artists or sklearn displays a caller may rest
 - ``_classification.py``: :func:`plot_roc_curves`,
   :func:`plot_precision_recall_curves`, :func:`plot_confusion_matrix`.
 - ``_slides.py``: :func:`slide_image`, :func:`plot_slide_heatmap`,
-  :func:`plot_patient_heatmap`.
-- ``_wholeslide.py``: :func:`plot_slide_prediction`, a whole-slide prediction.
+  :func:`plot_patient_heatmap` (one probability map, or several side by side: the
+  HTML report's slides).
+- ``_wholeslide.py``: :func:`plot_slide_prediction`, a whole-slide prediction from
+  its arrays (``SlideResult.plot`` passes them; this package never imports
+  ``wholeslide``).
 - ``_base.py``: the axes, the PNG and the argument checks all of them share.
 """
 

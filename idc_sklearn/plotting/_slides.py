@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,8 @@ _MAX_SLIDE_PIXELS = 2**28
 # side: sharp in a saved figure, while matplotlib's resampling of a full-resolution
 # slide (about 4,000 x 3,000 pixels) takes seconds for each image drawn.
 _AUTO_SIDE = 800
+# A heatmap panel's width in inches (its height follows the slide's aspect).
+_PANEL = 4.5
 
 
 def _check_slide_patches(patches) -> np.ndarray:
@@ -133,6 +135,20 @@ def _paste(patches, top, left, heights, widths, shape, background) -> np.ndarray
     return slide
 
 
+def draw_probability(ax: Axes, values: np.ndarray, *, cmap, alpha: float, extent):
+    """Probabilities over what ``ax`` shows: translucent, 0 to 1, NaN left clear."""
+    return ax.imshow(
+        np.ma.masked_invalid(values),
+        cmap=cmap,
+        vmin=0,
+        vmax=1,
+        alpha=alpha,
+        extent=extent,
+        # Squares stay squares: no smoothing across patch edges or background.
+        interpolation="nearest",
+    )
+
+
 def _value_map(values, top, left, heights, widths, shape, downsample) -> np.ndarray:
     """Each patch's value over its footprint on the downsampled slide; NaN elsewhere."""
     f = downsample
@@ -224,14 +240,29 @@ def slide_image(
     return _downsample(slide, downsample)
 
 
-def _check_probability(proba, n: int) -> np.ndarray:
-    proba = check_vector(proba, "proba", n)
+def _check_probability(proba, n: int, name: str = "proba") -> np.ndarray:
+    proba = check_vector(proba, name, n)
     outside = (proba < 0) | (proba > 1)
     if outside.any():
         raise ValueError(
-            f"proba must hold probabilities in [0, 1]; got {proba[outside][0]!r}."
+            f"{name} must hold probabilities in [0, 1]; got {proba[outside][0]!r}."
         )
     return proba
+
+
+def _check_maps(proba, n: int) -> dict[str, np.ndarray] | np.ndarray:
+    """One probability vector, or a mapping of panel titles to them, checked."""
+    if not isinstance(proba, Mapping):
+        return _check_probability(proba, n)
+    if not proba or not all(isinstance(name, str) for name in proba):
+        raise ValueError(
+            "proba must be an array of probabilities, or a non-empty mapping of "
+            f"names (str) to such arrays; got a mapping with keys {list(proba)[:5]}."
+        )
+    return {
+        name: _check_probability(values, n, f"proba[{name!r}]")
+        for name, values in proba.items()
+    }
 
 
 def _check_labels(labels, n: int) -> np.ndarray:
@@ -274,10 +305,13 @@ def plot_slide_heatmap(
         One patient's patches, RGB.
     x, y : array-like of shape (n,), int
         Each patch's top-left pixel in the slide.
-    proba : array-like of shape (n,)
-        Each patch's IDC probability (``predict_proba(patches)[:, 1]``).
+    proba : array-like of shape (n,), or mapping of str to such arrays
+        Each patch's IDC probability (``predict_proba(patches)[:, 1]``); or
+        several models' (or runs') probabilities by name, drawn side by side, each
+        panel titled by its name, in the mapping's order.
     labels : array-like of shape (n,), default=None
-        True labels, 0 or 1; None draws the probability panel alone.
+        True labels, 0 or 1, drawn after the probabilities; None draws the
+        probability panels alone.
     heights, widths : array-like of shape (n,), int, default=None
         The part of each patch that is image, as in :func:`slide_image`.
     downsample : int or "auto", default="auto"
@@ -291,7 +325,8 @@ def plot_slide_heatmap(
     background : int or (int, int, int), default=255
         Colour where no patch lies.
     ax : matplotlib Axes or sequence of Axes, default=None
-        One Axes, or two when ``labels`` is given; None makes a new figure.
+        One Axes per panel (one per probability map, and one more when
+        ``labels`` is given); None makes a new figure.
     path : str or path-like, default=None
         Where to save the figure as PNG; its folder must exist.
 
@@ -300,11 +335,12 @@ def plot_slide_heatmap(
     figure : matplotlib.figure.Figure
         The figure holding the panels and the colour bar.
     axes : list of matplotlib.axes.Axes
-        The probability panel, then the label panel when ``labels`` is given.
+        The probability panels, then the label panel when ``labels`` is given.
     artists : dict
         ``"slide"``: the slide's image on each panel (list of AxesImage);
-        ``"proba"`` and ``"labels"``: the overlays (AxesImage); ``"colorbar"``:
-        the probability's Colorbar.
+        ``"proba"``: the probability's overlay (AxesImage), or with a mapping a
+        dict of them by name; ``"labels"``: the labels' overlay (AxesImage);
+        ``"colorbar"``: the probability's Colorbar, shared by the panels.
 
     See Also
     --------
@@ -327,7 +363,7 @@ def plot_slide_heatmap(
         patches, x, y, heights, widths
     )
     n = len(patches)
-    proba = _check_probability(proba, n)
+    maps = _check_maps(proba, n)
     labels = None if labels is None else _check_labels(labels, n)
     downsample = _check_downsample(downsample, shape)
     background = _check_background(background)
@@ -344,37 +380,39 @@ def plot_slide_heatmap(
         corner[1] + rows * downsample,
         corner[1],
     )
-    overlays = (
-        {"proba": proba} if labels is None else {"proba": proba, "labels": labels}
+    # (title, values) per panel: the probabilities, then the labels.
+    panels = (
+        list(maps.items()) if isinstance(maps, dict) else [("IDC probability", maps)]
     )
-    titles = {"proba": "IDC probability", "labels": "true label"}
-    n_panels = len(overlays)
-    aspect = rows / cols
-    panel = 4.5
+    if labels is not None:
+        panels.append(("true label", labels))
     figure, axes = figure_and_axes(
         ax,
-        n_panels,
-        (panel * n_panels + 1.2, float(np.clip(panel * aspect, 2.5, 8)) + 0.8),
+        len(panels),
+        (
+            _PANEL * len(panels) + 1.2,
+            float(np.clip(_PANEL * rows / cols, 2.5, 8)) + 0.8,
+        ),
     )
     artists: dict = {"slide": []}
-    for ax_, (name, values) in zip(axes, overlays.items(), strict=True):
+    overlays = []
+    for ax_, (title, values) in zip(axes, panels, strict=True):
         artists["slide"].append(ax_.imshow(slide, extent=extent))
         heat = _value_map(values, top, left, heights, widths, shape, downsample)
-        artists[name] = ax_.imshow(
-            np.ma.masked_invalid(heat),
-            cmap=cmap,
-            vmin=0,
-            vmax=1,
-            alpha=alpha,
-            extent=extent,
-            # Squares stay squares: no smoothing across patch edges or background.
-            interpolation="nearest",
+        overlays.append(
+            draw_probability(ax_, heat, cmap=cmap, alpha=alpha, extent=extent)
         )
-        ax_.set_title(titles[name])
+        ax_.set_title(title)
         ax_.set_xlabel("x (pixels)")
     axes[0].set_ylabel("y (pixels)")
+    if isinstance(maps, dict):
+        artists["proba"] = dict(zip(maps, overlays, strict=False))
+    else:
+        artists["proba"] = overlays[0]
+    if labels is not None:
+        artists["labels"] = overlays[-1]
     artists["colorbar"] = figure.colorbar(
-        artists["proba"], ax=axes, label="IDC probability", shrink=0.8
+        overlays[0], ax=axes, label="IDC probability", shrink=0.8
     )
     save(figure, path)
     return figure, axes, artists
@@ -420,6 +458,19 @@ def _patient_rows(dataset, patient) -> tuple[np.ndarray, str]:
     return rows, str(patient)
 
 
+def _patient_values(values, rows, n_dataset: int, patient: str, name: str):
+    """``values`` for the patient's ``rows``: given for the dataset or the patient."""
+    values = np.asarray(values)
+    if values.ndim == 1 and len(values) == n_dataset != len(rows):
+        return values[rows]
+    if values.ndim == 1 and len(values) != len(rows):
+        raise ValueError(
+            f"{name} has {len(values)} values; expected one per patch of the dataset "
+            f"({n_dataset}) or of patient {patient!r} ({len(rows)})."
+        )
+    return values
+
+
 def plot_patient_heatmap(
     dataset,
     proba,
@@ -446,9 +497,10 @@ def plot_patient_heatmap(
         :func:`~idc_sklearn.make_idc_patches` return: ``data`` and a ``frame``
         with columns ``patient``, ``x``, ``y`` and optionally ``target``,
         ``height``, ``width``.
-    proba : array-like of shape (n_dataset,) or (n_patient,)
+    proba : array-like of shape (n_dataset,) or (n_patient,), or a mapping
         IDC probabilities for every patch of ``dataset``, or for the patient's
-        patches alone (in the dataset's order).
+        patches alone (in the dataset's order); or several such arrays by name
+        (str), each drawn in its own panel, side by side, titled by its name.
     patient : str or int, default=None
         The patient to show; may be None when the dataset holds one patient.
     show_labels : bool, default=True
@@ -491,20 +543,28 @@ def plot_patient_heatmap(
     ...     idc, proba=idc.target * 0.8 + 0.1, patient="synth01")
     >>> axes[0].get_title()
     'patient synth01: IDC probability'
+
+    Two models side by side, then the true labels:
+
+    >>> fig, axes, artists = plot_patient_heatmap(
+    ...     idc, {"model a": idc.target * 0.8 + 0.1, "model b": idc.target * 0.5 + 0.2},
+    ...     patient="synth01")
+    >>> [ax.get_title() for ax in axes]
+    ['patient synth01: model a', 'model b', 'true label']
     """
     rows, patient = _patient_rows(dataset, patient)
     path = check_path(path)
     if not isinstance(show_labels, (bool, np.bool_)):
         raise TypeError(f"show_labels must be True or False; got {show_labels!r}.")
     frame = dataset.frame.iloc[rows]
-    proba = np.asarray(proba)
-    if proba.ndim == 1 and len(proba) == len(dataset.frame) != len(rows):
-        proba = proba[rows]
-    elif proba.ndim == 1 and len(proba) != len(rows):
-        raise ValueError(
-            f"proba has {len(proba)} values; expected one per patch of the dataset "
-            f"({len(dataset.frame)}) or of patient {patient!r} ({len(rows)})."
-        )
+    n = len(dataset.frame)
+    if isinstance(proba, Mapping):
+        proba = {
+            name: _patient_values(values, rows, n, patient, f"proba[{name!r}]")
+            for name, values in proba.items()
+        }
+    else:
+        proba = _patient_values(proba, rows, n, patient, "proba")
     labels = None
     if show_labels:
         if "target" not in frame.columns:

@@ -20,6 +20,7 @@ from idc_sklearn.plotting._base import (
     figure_and_axes,
     save,
 )
+from idc_sklearn.plotting._slides import draw_probability
 
 
 def _check_pair(value, name: str, *, positive: bool) -> tuple[float, float]:
@@ -141,7 +142,7 @@ def plot_slide_prediction(
     >>> fig, axes, artists = plot_slide_prediction(
     ...     thumbnail, proba, dimensions=(600, 400), stride=(200, 200))
     >>> artists["proba"].get_extent()
-    (0.0, 600.0, 400.0, 0.0)
+    [0.0, 600.0, 400.0, 0.0]
     """
     thumbnail, probability_map = _check_arrays(thumbnail, probability_map)
     width, height = _check_pair(dimensions, "dimensions", positive=True)
@@ -158,14 +159,8 @@ def plot_slide_prediction(
     artists = {"thumbnail": axis.imshow(thumbnail, extent=(0, width, height, 0))}
     rows, cols = probability_map.shape
     extent = (x0, x0 + cols * stride[0], y0 + rows * stride[1], y0)
-    artists["proba"] = axis.imshow(
-        np.ma.masked_invalid(probability_map),
-        cmap=cmap,
-        vmin=0,
-        vmax=1,
-        alpha=alpha,
-        extent=extent,
-        interpolation="nearest",
+    artists["proba"] = draw_probability(
+        axis, probability_map, cmap=cmap, alpha=alpha, extent=extent
     )
     artists["regions"] = []
     for ring in rings:
