@@ -27,6 +27,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
+from idc_sklearn._checks import check_output_path, check_path
+
 __all__ = [
     "ChecksumWriter",
     "FileFormatError",
@@ -56,14 +58,6 @@ class FileFormatError(ValueError):
     library's files, with a message that names the file and what is wrong with it.
     A subclass of :class:`ValueError`.
     """
-
-
-def check_path(path, name: str = "path") -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(
-            f"{name} must be a str or path-like; got {type(path).__name__}."
-        )
-    return Path(os.path.expanduser(os.fspath(path)))
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -119,16 +113,15 @@ def atomic_write(
     >>> sorted(p.name for p in folder.iterdir())  # no temporary file is left
     ['notes.txt']
     """
-    path = check_path(path)
+    path = check_output_path(
+        path,
+        expected="a str or path-like",
+        no_folder="cannot write {path!r}: the folder {folder!r} does not exist.",
+    )
     if mode not in ("wb", "w"):
         raise ValueError(f'mode must be "wb" or "w"; got {mode!r}.')
     if mode == "w" and encoding is None:
         encoding = "utf-8"
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {str(path)!r}: the folder {str(path.parent)!r} does not "
-            "exist."
-        )
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     # os.open with O_EXCL, unlike tempfile.mkstemp, lets the umask set the
     # permissions, so the file gets those a plain open() would give it.

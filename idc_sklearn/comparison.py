@@ -21,6 +21,7 @@ from sklearn.utils import Bunch
 from sklearn.utils.validation import has_fit_parameter
 from tqdm import tqdm
 
+from idc_sklearn._checks import final_step
 from idc_sklearn.metrics import SCORING, paired_bootstrap
 
 __all__ = ["compare_models"]
@@ -302,9 +303,7 @@ def _history(estimator) -> list[dict] | None:
     Plain dicts without the per-batch records, so details stay small and need no
     skorch to read; None for models that keep no history.
     """
-    steps = getattr(estimator, "steps", None)
-    final = steps[-1][1] if isinstance(steps, list) and steps else estimator
-    history = getattr(final, "history_", None)
+    history = getattr(final_step(estimator), "history_", None)
     if history is None:
         return None
     return [

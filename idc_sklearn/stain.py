@@ -39,18 +39,11 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .patches import (
-    DEFAULT_PATCH_SHAPE,
-    check_patch_range,
-    check_patches,
-    check_rgb_patch_shape,
-)
+from ._checks import check_rgb_patches, float64_chunks
+from .patches import DEFAULT_PATCH_SHAPE
 
 __all__ = ["MacenkoNormalizer", "ReinhardNormalizer"]
 
-# Patches converted to float64 at a time: 512 patches of 50x50x3 are 31 MB, and the
-# Macenko steps hold a few arrays of that size.
-_CHUNK_ROWS = 512
 # MacenkoNormalizer.fit estimates from at most this many reference patches (2.6
 # million pixels at 50x50), evenly spaced through X so every part of it is seen.
 _FIT_PATCHES = 1024
@@ -73,10 +66,8 @@ def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def _chunks(patches: np.ndarray):
     """Yield ``(rows, rgb)``: a slice of patches and them as float64 (m, pixels, 3)."""
-    for start in range(0, len(patches), _CHUNK_ROWS):
-        chunk = patches[start : start + _CHUNK_ROWS]
-        rows = slice(start, start + len(chunk))
-        yield rows, chunk.reshape(len(chunk), -1, 3).astype(np.float64)
+    for rows, chunk in float64_chunks(patches):
+        yield rows, chunk.reshape(len(chunk), -1, 3)
 
 
 class _StainNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -92,12 +83,10 @@ class _StainNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "patch_shape": "no_validation",
     }
 
-    def _validated(self, X) -> np.ndarray:
+    def _check_input(self, X) -> np.ndarray:
+        """The parameters and ``X``, checked; ``X`` as 4-D patches."""
         self._validate_params()
-        shape = check_rgb_patch_shape(self.patch_shape, self)
-        patches = check_patches(X, shape, name="X")
-        check_patch_range(patches)
-        return patches
+        return check_rgb_patches(X, self.patch_shape, self)
 
     def fit(self, X, y=None):
         """Learn the reference's colour statistics from ``X``.
@@ -115,7 +104,7 @@ class _StainNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self : object
             The fitted normaliser.
         """
-        patches = self._validated(X)
+        patches = self._check_input(X)
         # Records feature_names_in_ for a DataFrame of flattened patches.
         validate_data(self, X, reset=True, skip_check_array=True)
         self._fit(patches)
@@ -137,7 +126,7 @@ class _StainNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             dtypes).
         """
         check_is_fitted(self)
-        patches = self._validated(X)
+        patches = self._check_input(X)
         flat = np.ndim(X) == 2
         if flat:
             validate_data(self, X, reset=False, skip_check_array=True)

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.svm import SVC
 
+from idc_sklearn import _checks
 from idc_sklearn.baselines import (
     BASELINES,
     ColorHistogram,
@@ -130,6 +131,21 @@ def test_moments_match_numpy(data):
     expected = np.stack([values.mean(axis=1), values.std(axis=1), skew], axis=2)
     moments = ColorMoments(patch_shape=SHAPE).transform(X)
     np.testing.assert_allclose(moments, expected.reshape(60, 9))
+
+
+@pytest.mark.parametrize("color_space", ["rgb", "hsv", "hed"])
+def test_colour_features_do_not_depend_on_the_chunk_size(
+    color_space, data, monkeypatch
+):
+    X, _ = data
+    transformers = [
+        cls(color_space=color_space, patch_shape=SHAPE)
+        for cls in (ColorHistogram, ColorMoments)
+    ]
+    whole = [t.transform(X) for t in transformers]
+    monkeypatch.setattr(_checks, "FLOAT64_CHUNK_ROWS", 7)
+    for transformer, expected in zip(transformers, whole, strict=True):
+        np.testing.assert_array_equal(transformer.transform(X), expected)
 
 
 def test_parallel_equals_serial(data):

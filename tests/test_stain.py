@@ -11,7 +11,7 @@ from sklearn.model_selection import GroupKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
-from idc_sklearn import stain
+from idc_sklearn import _checks, stain
 from idc_sklearn.datasets import make_idc_patches
 from idc_sklearn.handcrafted import make_baseline
 from idc_sklearn.stain import MacenkoNormalizer, ReinhardNormalizer
@@ -166,7 +166,7 @@ def test_deterministic_and_chunk_independent(cls, fitted, reference, monkeypatch
     np.testing.assert_array_equal(out, fitted[cls].transform(X))
     refit = clone(fitted[cls]).fit(reference)
     np.testing.assert_array_equal(out, refit.transform(X))
-    monkeypatch.setattr(stain, "_CHUNK_ROWS", 2)
+    monkeypatch.setattr(_checks, "FLOAT64_CHUNK_ROWS", 2)
     np.testing.assert_array_equal(out, fitted[cls].transform(X))
     np.testing.assert_array_equal(out, clone(fitted[cls]).fit(reference).transform(X))
 

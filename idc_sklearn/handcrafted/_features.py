@@ -33,12 +33,8 @@ from skimage.util import img_as_ubyte
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..patches import (
-    DEFAULT_PATCH_SHAPE,
-    check_patch_range,
-    check_patches,
-    check_rgb_patch_shape,
-)
+from .._checks import FLOAT64_CHUNK_ROWS, check_rgb_patches, float64_chunks
+from ..patches import DEFAULT_PATCH_SHAPE, check_rgb_patch_shape
 
 __all__ = [
     "ColorHistogram",
@@ -47,9 +43,6 @@ __all__ = [
     "HOGFeatures",
     "LBPFeatures",
 ]
-
-# Patches converted to float64 at a time: 1024 patches of 50x50x3 are 61 MB.
-_CHUNK_ROWS = 1024
 
 _CHANNELS = {"rgb": ("r", "g", "b"), "hsv": ("h", "s", "v"), "hed": ("h", "e", "d")}
 
@@ -104,12 +97,6 @@ def _check_int_pair(owner: object, param: str, value) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-def _scaled_chunks(patches: np.ndarray):
-    """Yield ``(start, chunk)`` with ``chunk`` as float64 in [0, 1]."""
-    for start in range(0, patches.shape[0], _CHUNK_ROWS):
-        yield start, patches[start : start + _CHUNK_ROWS].astype(np.float64) / 255.0
-
-
 def _to_color_space(rgb: np.ndarray, color_space: str) -> np.ndarray:
     if color_space == "hsv":
         return rgb2hsv(rgb, channel_axis=-1)
@@ -149,7 +136,7 @@ class _PatchTransformer(TransformerMixin, BaseEstimator):
         -------
         self : object
         """
-        self._validated(X)
+        self._check_input(X, reset=True)
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -164,9 +151,7 @@ class _PatchTransformer(TransformerMixin, BaseEstimator):
         -------
         features : ndarray of shape (n, n_features), float64
         """
-        shape = self._check_params()
-        patches = check_patches(X, shape, name="X")
-        check_patch_range(patches)
+        patches, shape = self._check_input(X)
         return self._transform(patches, shape)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
@@ -183,15 +168,19 @@ class _PatchTransformer(TransformerMixin, BaseEstimator):
         -------
         features : ndarray of shape (n, n_features), float64
         """
-        patches, shape = self._validated(X)
+        patches, shape = self._check_input(X, reset=True)
         return self._transform(patches, shape)
 
-    def _validated(self, X):
-        """Check the parameters and ``X``, set ``n_features_in_``."""
+    def _check_input(self, X, *, reset: bool = False):
+        """Check the parameters and ``X``; return the patches and their shape.
+
+        ``reset`` (in ``fit``) records ``n_features_in_``, as sklearn's
+        ``validate_data`` does.
+        """
         shape = self._check_params()
-        patches = check_patches(X, shape, name="X")
-        check_patch_range(patches)
-        self.n_features_in_ = math.prod(shape)
+        patches = check_rgb_patches(X, shape, self)
+        if reset:
+            self.n_features_in_ = math.prod(shape)
         return patches, shape
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
@@ -223,11 +212,10 @@ class _ColorTransformer(_PatchTransformer):
 
     def _transform(self, patches, shape):
         out = np.empty((patches.shape[0], self._n_features(shape)), dtype=np.float64)
-        for start, chunk in _scaled_chunks(patches):
+        for rows, chunk in float64_chunks(patches):
+            chunk /= 255.0
             values = _to_color_space(chunk, self.color_space)
-            out[start : start + len(chunk)] = self._color_features(
-                values.reshape(len(chunk), -1, 3)
-            )
+            out[rows] = self._color_features(values.reshape(len(chunk), -1, 3))
         return out
 
     def _n_features(self, shape):
@@ -413,7 +401,7 @@ class _PerPatchTransformer(_PatchTransformer):
     def _transform(self, patches, shape):
         n = patches.shape[0]
         n_workers = effective_n_jobs(self.n_jobs)
-        rows = max(1, min(_CHUNK_ROWS, math.ceil(n / n_workers)))
+        rows = max(1, min(FLOAT64_CHUNK_ROWS, math.ceil(n / n_workers)))
         parts = Parallel(n_jobs=self.n_jobs)(
             delayed(self._chunk_features)(patches[start : start + rows], shape)
             for start in range(0, n, rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,27 +9,25 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, FigureBase
 
+# check_fraction, the check of an opacity (alpha), is imported by the slide
+# figures from here, with the figures' other checks.
+from idc_sklearn._checks import check_fraction as check_fraction
+from idc_sklearn._checks import check_output_path
+
 
 def check_path(path) -> Path | None:
     """Validate ``path`` before anything is drawn, so a bad one fails fast."""
-    if path is None:
-        return None
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(
-            f"path must be None or the path of a PNG file; got {type(path).__name__}."
-        )
-    path = Path(path).expanduser()
-    if path.suffix.lower() not in ("", ".png"):
-        raise ValueError(
-            f"path={str(path)!r} does not end in .png; figures are saved as PNG "
-            "(call the returned figure's savefig for other formats)."
-        )
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"path={str(path)!r}: its folder {str(path.parent)!r} does not exist; "
-            "create it first."
-        )
-    return path
+    return check_output_path(
+        path,
+        "path",
+        ("", ".png"),
+        optional=True,
+        expected="None or the path of a PNG file",
+        wrong_suffix="{name}={path!r} does not end in .png; figures are saved as PNG "
+        "(call the returned figure's savefig for other formats).",
+        no_folder="{name}={path!r}: its folder {folder!r} does not exist; create it "
+        "first.",
+    )
 
 
 def save(figure: Figure, path: Path | None) -> None:
@@ -67,15 +64,6 @@ def figure_and_axes(
         got = f"{len(axes)} item(s)" if isinstance(axes, list) else type(ax).__name__
         raise ValueError(f"ax must be None or {expected} to draw on; got {got}.")
     return root_figure(axes[0]), axes
-
-
-def check_fraction(value, name: str) -> float:
-    """A number in [0, 1] (an opacity), or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not (
-        isinstance(value, (int, float, np.integer, np.floating)) and 0 <= value <= 1
-    ):
-        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}.")
-    return float(value)
 
 
 def check_vector(values, name: str, n: int | None = None) -> np.ndarray:
