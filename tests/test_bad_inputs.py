@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import io
 import pickle
 import re
@@ -240,6 +241,10 @@ def _text(tmp: Path) -> Path:
     return path
 
 
+# A case that reads a slide needs a reader: OpenSlide or tiffslide.
+READERS = ("openslide", "tiffslide")
+
+
 def _slide_call(make_slide=_slide, estimator=None, **params):
     def call(tmp):
         from idc_sklearn import predict_slide
@@ -262,6 +267,8 @@ class Case:
     argument: str
     parts: tuple[str, ...] = ()
     pending: str | None = None
+    # optional modules (an extra) of which the case needs one; it skips without
+    needs: tuple[str, ...] = ()
 
     @property
     def raises_text(self) -> str:
@@ -568,13 +575,14 @@ CASES = [
          ("missing.svs", "does not exist")),
     Case("slide-not-a-slide", "predict_slide", "`slide` a text file",
          _slide_call(_text), ValueError, "slide",
-         ("notes.txt", "not a whole-slide image", "OpenSlide")),
+         ("notes.txt", "not a whole-slide image", "OpenSlide"), needs=READERS),
     Case("slide-no-mpp", "predict_slide", "a slide without resolution, no `mpp`",
          _slide_call(_no_resolution), ValueError, "mpp",
-         ("records no resolution", "microns per pixel")),
+         ("records no resolution", "microns per pixel"), needs=READERS),
     Case("slide-no-tissue", "predict_slide", "a blank slide",
          _slide_call(lambda tmp: _slide(tmp, np.full((200, 240, 3), 255, np.uint8))),
-         ValueError, "min_tissue", ("no tissue found", "tissue_threshold")),
+         ValueError, "min_tissue", ("no tissue found", "tissue_threshold"),
+         needs=READERS),
     Case("slide-tile-size", "predict_slide", "`tile_size` the model does not take",
          _slide_call(tile_size=32), ValueError, "tile_size",
          ("32", "takes 16x16")),
@@ -704,6 +712,9 @@ def raised_inside_torch(info: pytest.ExceptionInfo) -> bool:
     "case", [pytest.param(c, id=c.id, marks=_marks(c)) for c in CASES]
 )
 def test_bad_input(case: Case, tmp_path):
+    if case.needs and not any(importlib.util.find_spec(m) for m in case.needs):
+        needs = " or ".join(case.needs)
+        pytest.skip(f"needs {needs} (an optional extra); none is installed")
     if isinstance(case.raises, int):
         status, message = case.call(tmp_path)
         assert status == case.raises, message

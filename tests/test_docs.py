@@ -11,6 +11,7 @@ import doctest
 import os
 import re
 
+import pytest
 from conftest import REPO_ROOT
 from matplotlib.figure import Figure
 
@@ -97,6 +98,9 @@ def test_gallery_runs_every_example_in_quick_mode(monkeypatch):
 
 
 def test_scraper_saves_each_returned_figure_once(tmp_path, monkeypatch):
+    pytest.importorskip(
+        "sphinx_gallery", reason="sphinx-gallery is absent (the dev or docs extra)"
+    )
     monkeypatch.syspath_prepend(str(DOCS / "sphinxext"))
     from figure_scraper import scrape_figures
 

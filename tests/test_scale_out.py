@@ -17,7 +17,6 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-import accelerate
 import joblib
 import numpy as np
 import pytest
@@ -34,14 +33,22 @@ from idc_sklearn import (
     PatientValidSplit,
 )
 
-try:
-    import distributed
-except ImportError:  # the Accelerate tests run without Dask
-    distributed = None
 
-requires_dask = pytest.mark.skipif(
-    distributed is None, reason="needs dask.distributed; it is not installed"
-)
+# Dask and Accelerate are optional (the dev extra): each half of the module skips,
+# saying why, where its engine is absent, and the other half runs.
+@pytest.fixture(scope="module")
+def distributed():
+    return pytest.importorskip(
+        "distributed", reason="dask.distributed is absent (the dev extra)"
+    )
+
+
+@pytest.fixture(scope="module")
+def accelerate():
+    return pytest.importorskip(
+        "accelerate", reason="accelerate is absent (the dev extra)"
+    )
+
 
 # conftest's tiny network, trained on everything (no early stopping) unless a test
 # gives a train_split.
@@ -71,7 +78,7 @@ def _metadata_routing():
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(distributed):
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -100,8 +107,7 @@ def _search(estimator, X, y, groups, *, dask: bool):
         return search.fit(X, y, groups=groups)
 
 
-@requires_dask
-def test_grid_search_on_dask_equals_the_local_run(client):
+def test_grid_search_on_dask_equals_the_local_run(client, distributed):
     X, y, groups = make_patches(n=64)
     local = _search(MLBNInceptionClassifier(**TINY), X, y, groups, dask=False)
     with distributed.get_task_stream(client) as tasks:
@@ -131,7 +137,6 @@ def _folds_keeping(patient, groups):
     ]
 
 
-@requires_dask
 def test_groups_reach_the_early_stopping_split_through_dask(client):
     X, y, groups = make_patches(n=64)
     # Holding out patient p0 is only possible where groups reach the split.
@@ -160,7 +165,7 @@ def test_groups_reach_the_early_stopping_split_through_dask(client):
 
 
 @pytest.fixture(scope="module")
-def fitted_pair():
+def fitted_pair(accelerate):
     """The accelerated and the plain estimator, fitted alike on one CPU process."""
     X, y, groups = make_patches(n=64)
     params = {**TINY, "train_split": PatientValidSplit(0.25)}
@@ -195,7 +200,7 @@ def test_accelerated_clones_and_pickles(fitted_pair):
     np.testing.assert_array_equal(loaded.predict_proba(X), accelerated.predict_proba(X))
 
 
-def test_accelerated_refuses_what_the_accelerator_does(patches):
+def test_accelerated_refuses_what_the_accelerator_does(patches, accelerate):
     X, y, _ = patches
     cpu = accelerate.Accelerator(cpu=True)
     with pytest.raises(ValueError, match="device must be \"auto\".*got 'cpu'"):
@@ -247,7 +252,7 @@ np.savez(
 
 
 @pytest.mark.slow
-def test_two_cpu_processes_train_one_model(tmp_path):
+def test_two_cpu_processes_train_one_model(tmp_path, accelerate):
     """torchrun starts 2 CPU processes (gloo): every rank ends with the same model."""
     script = tmp_path / "train.py"
     script.write_text(

@@ -1,4 +1,4 @@
-"""Property-based tests of the input adapters (hypothesis).
+"""The input adapters of ``patches.py``, property-based (hypothesis).
 
 For a tiny fitted MLBN estimator and a handcrafted transformer, any valid way of
 handing over patches - 4-D or flattened 2-D; C order, Fortran order, strided,
@@ -24,11 +24,13 @@ import pandas as pd
 import pytest
 import scipy.sparse
 from conftest import TINY, make_patches
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from test_bad_inputs import names_argument, raised_inside_torch
 
 from idc_sklearn import ColorHistogram, MLBNInceptionClassifier
+
+pytest.importorskip("hypothesis", reason="hypothesis is absent (the dev extra)")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 PATCH = TINY["patch_shape"]
 N_FEATURES = int(np.prod(PATCH))

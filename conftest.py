@@ -1,0 +1,37 @@
+"""The package's doctests (``--doctest-modules``): an example that imports an
+optional dependency (``accelerate``, the slides extra...) is skipped, with the
+reason, where that dependency is not installed, so a base install passes."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+
+import pytest
+
+
+def imported_modules(source: str) -> set[str]:
+    """The top-level modules the ``import`` statements of ``source`` name."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # a continuation line alone; doctest reports real errors
+        return set()
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        test = getattr(item, "dtest", None)  # a doctest's examples (DoctestItem)
+        if test is None:
+            continue
+        needed = set().union(*(imported_modules(e.source) for e in test.examples))
+        absent = sorted(n for n in needed if importlib.util.find_spec(n) is None)
+        if absent:
+            reason = f"{', '.join(absent)} is absent: the example imports it"
+            item.add_marker(pytest.mark.skip(reason=f"{reason} (an optional extra)"))
