@@ -193,7 +193,11 @@ def pooled_predictions(out: Path, reuse: Path) -> dict:
             "proba",
         )
     for record in _records(out / "folds.jsonl"):
-        path = out / "predictions" / f"{record['model']}-s{record['seed']}-f{record['fold']}.npz"
+        path = (
+            out
+            / "predictions"
+            / f"{record['model']}-s{record['seed']}-f{record['fold']}.npz"
+        )
         for suffix, key in (("", "proba"), ("+tta", "proba_tta")):
             found.setdefault((record["model"] + suffix, record["seed"]), {})[
                 record["fold"]
@@ -207,7 +211,12 @@ def pooled_predictions(out: Path, reuse: Path) -> dict:
             path, key = folds[fold]
             saved = np.load(path)
             parts.append(
-                (np.full(len(saved["y"]), fold), saved["y"], saved[key], saved["groups"])
+                (
+                    np.full(len(saved["y"]), fold),
+                    saved["y"],
+                    saved[key],
+                    saved["groups"],
+                )
             )
         pooled[model, seed] = tuple(np.concatenate(p) for p in zip(*parts))
     return pooled
@@ -351,6 +360,9 @@ def table(out: Path, reuse: Path, figures: Path | None = None) -> str:
         for (model, seed), chosen in sorted(thresholds.items()):
             values = ", ".join(f"{k}: {v:.2f}" for k, v in chosen.items())
             lines.append(f"- {model}, seed {seed}: {values}")
+    calibrated = [m for m, s in pooled if s == 0 and (m in LEVERS or "(mean)" in m)]
+    lines += ["", "Calibration per patient (seed 0):", ""]
+    lines.append(calibration(pooled, (BASE_RUN, REFERENCE, *sorted(calibrated))))
     if figures is not None and forest:
         figures.mkdir(parents=True, exist_ok=True)
         differences = pd.DataFrame(forest).set_index("model")
@@ -359,6 +371,35 @@ def table(out: Path, reuse: Path, figures: Path | None = None) -> str:
         figure, _, _ = plot_paired_differences(differences)
         figure.savefig(figures / "cv_select_differences.png", dpi=110)
     return "\n".join(lines)
+
+
+def calibration(pooled: dict, models=(BASE_RUN, REFERENCE), seed: int = 0) -> str:
+    """Per patient: the mean IDC probability against the patient's IDC share, and
+    how often nearly all-negative patients (under 5% IDC) are called IDC."""
+    rows = []
+    for model in models:
+        if (model, seed) not in pooled:
+            continue
+        _, y, proba, groups = pooled[model, seed]
+        frame = pd.DataFrame({"y": y, "p": proba, "call": proba > 0.5, "g": groups})
+        per = frame.groupby("g").agg(share=("y", "mean"), mean_p=("p", "mean"))
+        per["calls"] = frame.groupby("g")["call"].mean()
+        negative = per[per["share"] < 0.05]
+        rows.append(
+            {
+                "model": model,
+                "seed": seed,
+                "patients": len(per),
+                "mean abs(P(IDC) - IDC share) per patient": float(
+                    (per["mean_p"] - per["share"]).abs().mean()
+                ),
+                "mean P(IDC) - IDC share": float((per["mean_p"] - per["share"]).mean()),
+                "patients under 5% IDC": len(negative),
+                "their patches called IDC": float(negative["calls"].mean()),
+                "Brier": float(np.mean((proba - y) ** 2)),
+            }
+        )
+    return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f")
 
 
 def inner_against_outer(out: Path) -> str:
