@@ -39,7 +39,6 @@ from recipe_search import SMALL, load_split_patches, scores
 from shared_patients import CACHE, REPO_ROOT, SHARED, cap_per_patient, machine
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupKFold, TunedThresholdClassifierCV
 from skorch.callbacks import LRScheduler
 
@@ -218,7 +217,7 @@ def pooled_predictions(out: Path, reuse: Path) -> dict:
                     saved["groups"],
                 )
             )
-        pooled[model, seed] = tuple(np.concatenate(p) for p in zip(*parts))
+        pooled[model, seed] = tuple(np.concatenate(p) for p in zip(*parts, strict=True))
     return pooled
 
 
@@ -327,7 +326,7 @@ def table(out: Path, reuse: Path, figures: Path | None = None) -> str:
             pooled[f"{model} @ cv threshold", seed] = (fold, y, shifted, groups)
             thresholds[f"{model} @ cv threshold", seed] = chosen
     rows, forest = [], []
-    for (model, seed), (fold, y, proba, groups) in sorted(pooled.items()):
+    for (model, seed), (_, y, proba, groups) in sorted(pooled.items()):
         row = {"model": model, "seed": seed, **scores(y, proba, groups)}
         row["IDC called"] = float(np.mean(proba > 0.5))
         for against in (REFERENCE, BASE_RUN):
