@@ -7,6 +7,8 @@ keeps ``import idc_sklearn.datasets`` free of torch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from idc_sklearn._lazy import lazy_namespace
 
 __version__ = "0.1.0"
@@ -92,6 +94,85 @@ _PUBLIC = {
 }
 
 __all__ = sorted(_PUBLIC)
+
+if TYPE_CHECKING:
+    # The same names, imported where editors and type checkers look for them; at
+    # run time __getattr__ imports each on first use. tests/test_public_api.py
+    # checks that this block and _PUBLIC agree.
+    from idc_sklearn.accelerated import (
+        AcceleratedMLBNInceptionClassifier,
+        AcceleratePatchNetMixin,
+    )
+    from idc_sklearn.augmentation import (
+        augment_batch,
+        dihedral,
+        dihedral_views,
+        hed_jitter,
+    )
+    from idc_sklearn.callbacks import (
+        BatchNormRecalibration,
+        WeightAveraging,
+        default_callbacks,
+    )
+    from idc_sklearn.checkpoint import TrainingCheckpoint
+    from idc_sklearn.classifier import MLBNInceptionClassifier, PatchNetClassifier
+    from idc_sklearn.cnn_baselines import (
+        CruzRoaCNN,
+        CruzRoaCNNClassifier,
+        JanowczykCNN,
+        JanowczykCNNClassifier,
+    )
+    from idc_sklearn.comparison import compare_models
+    from idc_sklearn.datasets import (
+        check_archive_layout,
+        idc_sample_file,
+        load_idc,
+        load_idc_sample,
+        make_idc_patches,
+        read_patch,
+        read_patient_split,
+    )
+    from idc_sklearn.handcrafted import (
+        BASELINES,
+        ColorHistogram,
+        ColorMoments,
+        GLCMFeatures,
+        HOGFeatures,
+        LBPFeatures,
+        make_baseline,
+    )
+    from idc_sklearn.html_report import write_html_report
+    from idc_sklearn.metrics import (
+        SCORING,
+        paired_bootstrap,
+        patient_predictions,
+        patient_scores,
+    )
+    from idc_sklearn.network import PRESETS, MLBNBlock, MLBNInception
+    from idc_sklearn.persistence import FileFormatError, load_model, save_model
+    from idc_sklearn.plotting import (
+        plot_comparison,
+        plot_confusion_matrix,
+        plot_learning_curves,
+        plot_paired_differences,
+        plot_patient_heatmap,
+        plot_patient_scores,
+        plot_precision_recall_curves,
+        plot_roc_curves,
+        plot_slide_heatmap,
+        plot_slide_prediction,
+        slide_image,
+    )
+    from idc_sklearn.pretrained import PRETRAINED, load_pretrained, pretrained_card
+    from idc_sklearn.resampling import EpochResampler, PatchResampler
+    from idc_sklearn.split import PatientValidSplit
+    from idc_sklearn.stain import MacenkoNormalizer, ReinhardNormalizer
+    from idc_sklearn.wholeslide import (
+        ARCHIVE_MPP,
+        SlideResult,
+        predict_slide,
+        write_slide,
+    )
 
 
 __getattr__, __dir__ = lazy_namespace(__name__, _PUBLIC)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.colors
@@ -752,28 +750,6 @@ def test_confusion_matrix_counts_and_names(tmp_path):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
     with pytest.raises(ValueError, match="y_pred has 1 labels; expected 2"):
         plot_confusion_matrix([0, 1], [0])
-
-
-# --- headless, torch-free, no pyplot state --------------------------------------------
-
-
-def test_figures_leave_backend_pyplot_and_torch_alone():
-    # Without pyplot no backend is selected or switched: the user's stays theirs.
-    code = (
-        "import sys, numpy as np, pandas as pd; "
-        "from idc_sklearn import plotting as p; "
-        "p.plot_comparison(pd.DataFrame({'balanced_accuracy_mean': [0.8], "
-        "'f1_idc_mean': [0.7]})).savefig(sys.stdout.buffer, format='png'); "
-        "p.plot_learning_curves([{'train_loss': 0.5}, {'train_loss': 0.4}]); "
-        "p.plot_slide_heatmap(np.zeros((1, 8, 8, 3), np.uint8), [0], [0], [0.5]); "
-        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
-        # sklearn's displays import pyplot, but none leaves a figure open in it.
-        "p.plot_roc_curves([0, 1, 1], {'m': [0.2, 0.7, 0.6]}); "
-        "p.plot_confusion_matrix([0, 1, 1], [0, 1, 0]); "
-        "import matplotlib.pyplot as plt; assert plt.get_fignums() == []; "
-        "assert 'torch' not in sys.modules, 'torch imported'"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
 
 
 # --- paired differences and per-patient scores ------------------------------------

@@ -21,18 +21,46 @@ def test_every_public_name_resolves_from_the_package(name):
         assert obj.__module__.startswith("idc_sklearn")
 
 
+def _public_table_and_type_checking_imports(source: str):
+    """``_PUBLIC`` as written in the package's ``__init__.py``, and what its ``if
+    TYPE_CHECKING:`` block imports: each as {name: module}."""
+    tree = ast.parse(source)
+    table, imported = None, {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_PUBLIC" for t in node.targets
+        ):
+            table = ast.literal_eval(node.value)
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+                for alias in statement.names:
+                    assert alias.asname in (None, alias.name), ast.unparse(statement)
+                    assert alias.name not in imported, alias.name
+                    imported[alias.name] = statement.module
+    return table, imported
+
+
+def test_the_type_checking_imports_mirror_the_lazy_table():
+    # Editors and type checkers read the block; the package imports by the table.
+    source = (PACKAGE / "__init__.py").read_text(encoding="utf-8")
+    table, imported = _public_table_and_type_checking_imports(source)
+    assert table == idc_sklearn._PUBLIC
+    assert imported == table
+
+
 def test_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'MLBN'"):
         idc_sklearn.MLBN  # noqa: B018
 
 
-def test_importing_the_package_imports_no_torch():
-    code = "import sys, idc_sklearn; assert 'torch' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+# -- what each part loads: run in a fresh interpreter, then the modules it must not
+# have imported. The paths that need no torch never load it (nor skorch); the network
+# loads torch alone.
 
+NO_TORCH = ("torch", "skorch")
 
-_NO_TORCH = """
-import sys
+_SKLEARN_ONLY = """
 from idc_sklearn import SCORING, compare_models, load_idc, make_baseline
 from idc_sklearn import make_idc_patches
 from idc_sklearn.baselines import BASELINES
@@ -49,19 +77,69 @@ for argv in (["--help"], *([c, "--help"] for c in
         main(argv)
     except SystemExit:
         pass
-loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
-assert not loaded, loaded[:5]
-assert "skorch" not in sys.modules
 """
 
+# Without pyplot no backend is selected or switched: the user's stays theirs.
+_FIGURES = """
+import io, sys, numpy as np, pandas as pd
+from idc_sklearn import plotting as p
+p.plot_comparison(pd.DataFrame({'balanced_accuracy_mean': [0.8],
+                                'f1_idc_mean': [0.7]})).savefig(io.BytesIO(),
+                                                                 format='png')
+p.plot_learning_curves([{'train_loss': 0.5}, {'train_loss': 0.4}])
+p.plot_slide_heatmap(np.zeros((1, 8, 8, 3), np.uint8), [0], [0], [0.5])
+assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'
+# sklearn's displays import pyplot, but none leaves a figure open in it.
+p.plot_roc_curves([0, 1, 1], {'m': [0.2, 0.7, 0.6]})
+p.plot_confusion_matrix([0, 1, 1], [0, 1, 0])
+import matplotlib.pyplot as plt
+assert plt.get_fignums() == []
+"""
 
-def test_sklearn_only_paths_never_import_torch():
-    # Data, handcrafted baselines, metrics, the comparison of sklearn pipelines and
-    # the command line's help and every subcommand's: none of them needs torch, so
-    # none loads it.
-    subprocess.run(
-        [sys.executable, "-c", _NO_TORCH], check=True, capture_output=True, text=True
+IMPORT_CASES = {
+    "package": ("import idc_sklearn", NO_TORCH),
+    "datasets": ("import idc_sklearn.datasets", NO_TORCH),
+    "sample": (
+        "from idc_sklearn import load_idc_sample\n"
+        "assert load_idc_sample().data.shape == (2800, 50, 50, 3)",
+        NO_TORCH,
+    ),
+    # --device is checked before torch loads
+    "device-check": (
+        "import idc_sklearn._device as d\nassert d.is_device_name('mps')",
+        NO_TORCH,
+    ),
+    "comparison-plotting-report": (
+        "import idc_sklearn.comparison, idc_sklearn.plotting, idc_sklearn.report",
+        NO_TORCH,
+    ),
+    # data, handcrafted baselines, metrics, the comparison of sklearn pipelines and
+    # the command line's help and every subcommand's
+    "sklearn-only-paths": (_SKLEARN_ONLY, NO_TORCH),
+    "figures": (_FIGURES, NO_TORCH),
+    "network": (
+        "import idc_sklearn.network",
+        ("sklearn", "pandas", "matplotlib", "skorch"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(IMPORT_CASES))
+def test_what_each_part_never_imports(case):
+    code, forbidden = IMPORT_CASES[case]
+    check = (
+        "\nimport sys\n"
+        f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r})\n"
+        "assert not loaded, f'imported {loaded[:5]}'\n"
     )
+    result = subprocess.run(
+        [sys.executable, "-c", code + check],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 # -- the package's own imports: no private name across modules, no cycle --
