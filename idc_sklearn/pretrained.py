@@ -3,8 +3,8 @@
 Each model is two files in ``idc_sklearn/pretrained_models/``, package data: the
 weights, written by :func:`~idc_sklearn.save_model` and read by
 :func:`~idc_sklearn.load_model` (safetensors, never pickle), and its model card, a
-JSON file. Both are written by ``scripts/train_pretrained.py``. ``docs/pretrained.md``
-is the card as a page.
+JSON file. Both are written by ``scripts/build/train_pretrained.py``.
+``docs/pretrained.md`` is the card as a page.
 
 Nothing heavy is imported at module level: the command line's ``--help`` lists the
 names of :data:`PRETRAINED` without loading torch.
@@ -21,8 +21,8 @@ from idc_sklearn._presets import PRESETS
 __all__ = ["PRETRAINED", "load_pretrained", "pretrained_card"]
 
 FOLDER = "pretrained_models"
-_REBUILD = "scripts/train_pretrained.py"
-# The network of "mlbn-small", as RECIPE in scripts/train_pretrained.py builds it.
+_REBUILD = "scripts/build/train_pretrained.py"
+# The network of "mlbn-small", as RECIPE in scripts/build/train_pretrained.py builds it.
 _SMALL = PRESETS["small"]
 
 #: The pretrained models by name: each entry's ``file`` (the weights), ``card``
@@ -111,7 +111,7 @@ def load_pretrained(name: str = "mlbn-small", *, device="auto"):
         If ``name`` is not a str.
     FileNotFoundError
         If the weights file is missing from the installed package; the message
-        says how to rebuild it (``scripts/train_pretrained.py``).
+        says how to rebuild it (``scripts/build/train_pretrained.py``).
 
     See Also
     --------
@@ -183,7 +183,7 @@ def pretrained_card(name: str = "mlbn-small") -> dict:
     Returns
     -------
     dict
-        The JSON card written with the weights by ``scripts/train_pretrained.py``,
+        The JSON card written with the weights by ``scripts/build/train_pretrained.py``,
         a new dict on each call. Its keys: ``name``, ``description``,
         ``estimator``, ``classes``, ``file``, ``file_bytes`` and ``sha256`` (of
         the weights file); ``data`` (source, magnification, patch size, the

@@ -94,7 +94,7 @@ def test_missing_weights_say_how_to_rebuild_them(monkeypatch, tmp_path):
         load_pretrained("mlbn-small")
     message = str(excinfo.value)
     assert "mlbn-small.safetensors does not exist" in message
-    assert "python scripts/train_pretrained.py --name mlbn-small" in message
+    assert "python scripts/build/train_pretrained.py --name mlbn-small" in message
     with pytest.raises(FileNotFoundError, match="model card .* is missing"):
         pretrained_card("mlbn-small")
 
@@ -127,7 +127,7 @@ def test_shipped_files_are_small_and_the_card_describes_them(name):
     assert by_class.sum() == trained["patches"]
     assert trained["magnification"] == "2.5x" and trained["patch_size"] == [50, 50]
     assert len(card["training"]["epochs"]) == card["training"]["max_epochs"]
-    assert card["command"].startswith("python scripts/train_pretrained.py")
+    assert card["command"].startswith("python scripts/build/train_pretrained.py")
     assert "validation" in card
     assert pretrained_card(name) is not pretrained_card(name)
 

@@ -4,7 +4,7 @@
 PNG files of the patches drawn from the three shared folders: the patches and the
 columns the frame is rebuilt from. It is a zip of ``.npy`` members compressed with
 LZMA, which ``numpy.load`` reads as it is; it is built by
-``scripts/build_idc_sample.py``.
+``scripts/build/build_idc_sample.py``.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _read_arrays() -> dict[str, np.ndarray]:
         raise FileNotFoundError(
             f"{SAMPLE_FILE} is missing from the installed idc_sklearn.datasets "
             f"package (expected at {file}); reinstall idc_sklearn or rebuild it "
-            "with scripts/build_idc_sample.py."
+            "with scripts/build/build_idc_sample.py."
         ) from None
 
 

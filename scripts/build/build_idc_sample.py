@@ -10,8 +10,8 @@ more, and smaller groups whole, so every patient keeps both classes where it has
 both. The members carry a fixed time stamp, so a rerun on the same files writes the
 same bytes::
 
-    python scripts/build_idc_sample.py
-    python scripts/build_idc_sample.py --source DIR --source DIR2 --output OUT.npz
+    python scripts/build/build_idc_sample.py
+    python scripts/build/build_idc_sample.py --source DIR --source DIR2 --output OUT.npz
 
 The frame's paths are not stored: they follow from patient, class, x and y, which is
 checked here for every file, relative to the folder it was found in, before anything
@@ -30,19 +30,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from idc_sklearn.datasets import load_idc, read_patient_split
-from idc_sklearn.datasets._sample import (
-    SAMPLE_ARRAYS,
-    SAMPLE_FILE,
-    load_idc_sample,
-    sample_path,
-)
+from idc_sklearn.datasets import load_idc, load_idc_sample, read_patient_split
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT / ".." / "shared" / "data"
 SOURCES = [SHARED / name for name in ("idc_sample", "idc_more", "idc_trainval")]
 SPLIT = SHARED / "cruz_roa_split"
-OUTPUT = REPO_ROOT / "idc_sklearn" / "datasets" / "data" / SAMPLE_FILE
+OUTPUT = REPO_ROOT / "idc_sklearn" / "datasets" / "data" / "idc_sample.npz"
+# The members of the file, in the order they are written: the arrays load_idc_sample
+# reads (tests/test_datasets_sample.py checks the shipped file's members).
+MEMBERS = ("data", "target", "patient", "x", "y", "height", "width")
 # About as many patches as fit in MAX_BYTES with LZMA (5.6 KB a patch), with room to
 # spare for a liblzma that compresses a little worse.
 N_PATCHES = 2_800
@@ -83,6 +80,14 @@ def draw(groups, target, n: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
+def archive_path(patient: str, target: int, x: int, y: int) -> str:
+    """A patch's path in its folder, as the archive names it (docs/data.md): what
+    load_idc_sample rebuilds from patient, class, x and y."""
+    return os.path.join(
+        patient, str(target), f"{patient}_idx5_x{x}_y{y}_class{target}.png"
+    )
+
+
 def sample_arrays(
     sources: list[Path], left_out: set[str], n: int, seed: int
 ) -> dict[str, np.ndarray]:
@@ -96,7 +101,7 @@ def sample_arrays(
     frame = idc.frame
     roots = [Path(os.path.abspath(source)) for source in sources]
     for row in frame.itertuples():
-        expected = sample_path(row.patient, row.target, row.x, row.y)
+        expected = archive_path(row.patient, row.target, row.x, row.y)
         if not any(Path(row.path) == root / expected for root in roots):
             raise SystemExit(
                 f"{row.path} is not at {expected} under any of "
@@ -113,7 +118,7 @@ def sample_arrays(
             name: frame[name].to_numpy()[rows] for name in ("x", "y", "height", "width")
         },
     }
-    return {name: arrays[name] for name in SAMPLE_ARRAYS}
+    return {name: arrays[name] for name in MEMBERS}
 
 
 def write_sample(arrays: dict[str, np.ndarray], output: Path, compression: int):

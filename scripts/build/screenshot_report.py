@@ -5,7 +5,7 @@ Opens the page in headless Chromium (Debian's ``chromium``, driven by Playwright
 the lead and the forest plot are::
 
     idc-sklearn compare  # the README's main job
-    python scripts/screenshot_report.py idc_compare_results/report.html \\
+    python scripts/build/screenshot_report.py idc_compare_results/report.html \\
         docs/images/report.png
 """
 

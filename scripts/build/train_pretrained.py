@@ -30,7 +30,7 @@ run is named by the model, recipe, seed, epochs and cap: the same command again 
 an interruption resumes after the last complete epoch. The command that wrote the
 shipped files is in their card (``command``); a short trial::
 
-    python scripts/train_pretrained.py --max-epochs 2 --cap 60 --threads 1
+    python scripts/build/train_pretrained.py --max-epochs 2 --cap 60 --threads 1
 """
 
 from __future__ import annotations
@@ -48,19 +48,11 @@ from pathlib import Path
 import numpy as np
 import scipy.stats
 import torch
-from shared_patients import (
-    CACHE,
-    FOLDERS,
-    REPO_ROOT,
-    SPLIT,
-    cap_per_patient,
-    cpu_description,
-    load_shared,
-)
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from idc_sklearn import (
     PRESETS,
+    PRETRAINED,
     MLBNInceptionClassifier,
     PatientValidSplit,
     __version__,
@@ -69,9 +61,19 @@ from idc_sklearn import (
     read_patient_split,
     save_model,
 )
-from idc_sklearn._device import has_bfloat16_units
-from idc_sklearn._files import atomic_write
-from idc_sklearn.pretrained import PRETRAINED
+
+# Where the real patches are and the per-patient cap: what the experiments that train
+# on ../shared share (scripts/experiments/shared_patients.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from shared_patients import (  # noqa: E402
+    CACHE,
+    FOLDERS,
+    REPO_ROOT,
+    SPLIT,
+    cap_per_patient,
+    cpu_description,
+    load_shared,
+)
 
 # The package folder load_pretrained reads (package data, see setup.py).
 PACKAGE_FOLDER = REPO_ROOT / "idc_sklearn" / "pretrained_models"
@@ -109,6 +111,20 @@ DATA = {
     "patch_size": [50, 50],
     "labels": "0: no IDC, 1: IDC, per patch, from coarse region annotations",
 }
+
+
+def trained_precision(precision: str, device: str, bf16_units: list[str]) -> str:
+    """What ``precision`` computed in on ``device``: ``"auto"`` is bfloat16 where the
+    device has bfloat16 units (a GPU that supports it; a CPU whose flags, read by
+    ``lscpu``, name AVX-512 BF16 or AMX), as the estimator decides, else float32."""
+    device_type = torch.device(device).type
+    if precision != "auto":
+        return precision
+    if device_type == "cuda":
+        units = torch.cuda.is_bf16_supported()
+    else:
+        units = device_type == "cpu" and bool(bf16_units)
+    return "bfloat16" if units else "float32"
 
 
 def load_training_patches(cache: Path, cap: int | None, seed: int):
@@ -248,7 +264,7 @@ def main(argv=None) -> int:
         "--cache",
         default=str(CACHE),
         help="load_idc's cache of the shared folders (shared with "
-        "scripts/recipe_search.py)",
+        "scripts/experiments/recipe_search.py)",
     )
     parser.add_argument(
         "--checkpoint-dir", default=str(REPO_ROOT / ".cache" / "pretrained_checkpoint")
@@ -362,10 +378,8 @@ def main(argv=None) -> int:
         },
         "recipe": recipe_json(RECIPE),
         "training": {
-            "precision": (
-                "bfloat16"
-                if has_bfloat16_units(torch.device(clf.device_).type)
-                else "float32"
+            "precision": trained_precision(
+                RECIPE["precision"], clf.device_, bf16_units
             ),
             "train_split": (
                 None
@@ -410,9 +424,10 @@ def main(argv=None) -> int:
         "command": " ".join(["python", *sys.argv]),
         "validation": validation,
     }
-    with atomic_write(out / entry["card"], "w") as f:
-        json.dump(card, f, indent=1)
-        f.write("\n")
+    # Written whole under another name, then renamed: never half a card.
+    partial = out / (entry["card"] + ".partial")
+    partial.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    partial.replace(out / entry["card"])
     print(
         f"Trained {len(clf.history_)} epochs (at most {args.max_epochs}) in "
         f"{fit_s:.0f} s; wrote {weights} "

@@ -9,7 +9,7 @@ per-epoch history, the spread of the network's features across patches at
 initialisation and after training, the held-back scores with the BatchNorm statistics
 as training left them and re-measured, and the time an epoch took.
 
-    python scripts/ablation_recipe.py --epochs 6 --out ablation.json
+    python scripts/experiments/ablation_recipe.py --epochs 6 --out ablation.json
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ the baselines by class weights), and writes the report of ``idc-sklearn compare`
 the balanced accuracy within the patients that show both classes, where a patient's
 stain cannot tell the classes apart.
 
-    python scripts/compare_real.py --folds 5 --max-epochs 30 --out results_real
+    python scripts/experiments/compare_real.py --folds 5 --max-epochs 30 \\
+        --out results_real
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ of each normaliser against no normalisation (bootstrap over patients), and the
 patient-level balanced accuracy of ``patient_predictions`` on the out-of-fold
 scores.
 
-    OMP_NUM_THREADS=1 python scripts/measure_histo_tools.py --out /tmp/histo_tools
+    OMP_NUM_THREADS=1 python scripts/experiments/measure_histo_tools.py \\
+        --out /tmp/histo_tools
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ fitted model: plainly and with ``tta=True`` (the mean of the 8 dihedral views). 
 does not change training, so the difference is TTA's alone; its 95% interval comes
 from resampling the test patients (``paired_bootstrap``).
 
-    python scripts/measure_tta.py --folds 5 --train-size 2400 --max-epochs 8
+    python scripts/experiments/measure_tta.py --folds 5 --train-size 2400 --max-epochs 8
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ balanced accuracy pooled over them), so one run also shows how the score moves w
 training length; early stopping keeps the best epoch's weights, as the library's
 recipe does. Then the validation patients are scored with and without test-time
 augmentation, and the probabilities of every validation patch are saved, for paired
-intervals over patients (``scripts/recipe_table.py``).
+intervals over patients (``scripts/experiments/recipe_table.py``).
 
 Training patches are capped per patient (``--cap``, a seeded draw that keeps each
 patient's class ratio) to fit the CPU budget; validation patients stay whole.
@@ -19,8 +19,9 @@ Runs append one JSON line each to ``<out>/runs.jsonl`` and are skipped when alre
 there; each trains with ``checkpoint_dir=<out>/ckpt/<run>``, so an interrupted search
 resumes where it stopped::
 
-    python scripts/recipe_search.py --out results/recipe --threads 2
-    python scripts/recipe_search.py --out results/recipe --runs base aug-all --seeds 0 1
+    python scripts/experiments/recipe_search.py --out results/recipe --threads 2
+    python scripts/experiments/recipe_search.py --out results/recipe \\
+        --runs base aug-all --seeds 0 1
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The recipe search's table (``scripts/recipe_search.py``) on the validation patients.
+"""The recipe search's table (``scripts/experiments/recipe_search.py``) on the
+validation patients.
 
 One row per run: the levers it set, the epoch early stopping kept, the validation
 patients' balanced accuracy (pooled over their patches), ROC AUC and mean per-patient
@@ -9,7 +10,7 @@ epochs and cap, with its 95% interval from a bootstrap over the validation patie
 (``paired_bootstrap``).
 Runs of several seeds are also averaged per recipe. Prints Markdown::
 
-    python scripts/recipe_table.py results/recipe
+    python scripts/experiments/recipe_table.py results/recipe
 """
 
 from __future__ import annotations

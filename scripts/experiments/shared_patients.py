@@ -13,7 +13,7 @@ import torch
 
 from idc_sklearn import load_idc
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT / ".." / "shared" / "data"
 # Every real patch in ../shared: 27,595 patches of 116 patients.
 FOLDERS = ("idc_sample", "idc_more", "idc_trainval")

@@ -2,18 +2,19 @@
 train/val patients in ``../shared``, every model, several seeds, paired intervals.
 
 Models: the MLBN network with the recipe chosen on the validation patients
-(``scripts/recipe_search.py``), its ablation without multi-level BN under the same
-recipe, the paper's two CNN baselines, and the handcrafted baselines. Inside each
-training fold the CNNs hold out a fifth of the training patients for early stopping,
-so nothing is chosen on the fold that is scored. Training patches are capped per
-patient (``--cap``) to fit the CPU budget; test folds stay whole.
+(``scripts/experiments/recipe_search.py``), its ablation without multi-level BN under
+the same recipe, the paper's two CNN baselines, and the handcrafted baselines. Inside
+each training fold the CNNs hold out a fifth of the training patients for early
+stopping, so nothing is chosen on the fold that is scored. Training patches are capped
+per patient (``--cap``) to fit the CPU budget; test folds stay whole.
 
 Each (seed, fold, model) appends a line to ``<out>/folds.jsonl`` and saves its test
 predictions; a rerun skips what is done, and the CNNs train with ``checkpoint_dir``,
 so the run resumes across sessions. ``--table`` prints the table from what is there::
 
-    python scripts/split_cv.py --out results/split_cv --seeds 0 1
-    python scripts/split_cv.py --out results/split_cv --table --figures docs/figures
+    python scripts/experiments/split_cv.py --out results/split_cv --seeds 0 1
+    python scripts/experiments/split_cv.py --out results/split_cv --table \\
+        --figures docs/figures
 """
 
 from __future__ import annotations
