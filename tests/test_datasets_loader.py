@@ -18,7 +18,6 @@ import pytest
 from idc_archive import copy_patients, copy_subset, load, rgb_pixels
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["patient", "x", "y", "target", "path", "height", "width"]
 
 
