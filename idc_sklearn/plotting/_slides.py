@@ -372,6 +372,39 @@ def plot_slide_heatmap(
     slide = _downsample(
         _paste(patches, top, left, heights, widths, shape, background), downsample
     )
+    # (title, values) per panel: the probabilities, then the labels.
+    titled = (
+        list(maps.items()) if isinstance(maps, dict) else [("IDC probability", maps)]
+    )
+    if labels is not None:
+        titled.append(("true label", labels))
+    panels = [
+        (title, _value_map(values, top, left, heights, widths, shape, downsample))
+        for title, values in titled
+    ]
+    rows, cols = slide.shape[:2]
+    size = (_PANEL * len(panels) + 1.2, np.clip(_PANEL * rows / cols, 2.5, 8) + 0.8)
+    figure, axes = figure_and_axes(ax, len(panels), size)
+    artists = _draw_panels(
+        axes, slide, corner, downsample, panels, cmap=cmap, alpha=alpha
+    )
+    overlays = artists.pop("overlays")
+    artists["proba"] = (
+        dict(zip(maps, overlays, strict=False))
+        if isinstance(maps, dict)
+        else overlays[0]
+    )
+    if labels is not None:
+        artists["labels"] = overlays[-1]
+    artists["colorbar"] = figure.colorbar(
+        overlays[0], ax=axes, label="IDC probability", shrink=0.8
+    )
+    save(figure, path)
+    return figure, axes, artists
+
+
+def _draw_panels(axes, slide, corner, downsample, heats, *, cmap, alpha) -> dict:
+    """The slide on each of ``axes``, under its (title, heat map) of ``heats``."""
     rows, cols = slide.shape[:2]
     # Pixel edges in slide coordinates, so ticks read as the frame's x and y.
     extent = (
@@ -380,42 +413,16 @@ def plot_slide_heatmap(
         corner[1] + rows * downsample,
         corner[1],
     )
-    # (title, values) per panel: the probabilities, then the labels.
-    panels = (
-        list(maps.items()) if isinstance(maps, dict) else [("IDC probability", maps)]
-    )
-    if labels is not None:
-        panels.append(("true label", labels))
-    figure, axes = figure_and_axes(
-        ax,
-        len(panels),
-        (
-            _PANEL * len(panels) + 1.2,
-            float(np.clip(_PANEL * rows / cols, 2.5, 8)) + 0.8,
-        ),
-    )
-    artists: dict = {"slide": []}
-    overlays = []
-    for ax_, (title, values) in zip(axes, panels, strict=True):
+    artists: dict = {"slide": [], "overlays": []}
+    for ax_, (title, heat) in zip(axes, heats, strict=True):
         artists["slide"].append(ax_.imshow(slide, extent=extent))
-        heat = _value_map(values, top, left, heights, widths, shape, downsample)
-        overlays.append(
+        artists["overlays"].append(
             draw_probability(ax_, heat, cmap=cmap, alpha=alpha, extent=extent)
         )
         ax_.set_title(title)
         ax_.set_xlabel("x (pixels)")
     axes[0].set_ylabel("y (pixels)")
-    if isinstance(maps, dict):
-        artists["proba"] = dict(zip(maps, overlays, strict=False))
-    else:
-        artists["proba"] = overlays[0]
-    if labels is not None:
-        artists["labels"] = overlays[-1]
-    artists["colorbar"] = figure.colorbar(
-        overlays[0], ax=axes, label="IDC probability", shrink=0.8
-    )
-    save(figure, path)
-    return figure, axes, artists
+    return artists
 
 
 def _patient_rows(dataset, patient) -> tuple[np.ndarray, str]:
