@@ -4,10 +4,11 @@ This module holds the parser and the dispatch; each command lives in a module of
 its own (``_compare``, ``_train``, ``_predict``, ``_heatmap``, ``_slide``,
 ``_info``) with an ``add_parser(commands)`` and a ``run(parser, args, argv)``, and
 what they share in ``_common`` (argument types, :class:`CommandError`, messages,
-data loading), ``_models`` (the presets) and ``_inference`` (a saved model
-applied to patches). Heavy modules (torch, the estimators, the data loaders) are
-imported inside ``run``, once the arguments are parsed, so ``--help`` and argument
-errors answer quickly.
+data loading), ``_models`` (the presets) and ``_saved_models`` (the saved or
+pretrained model that predict, heatmap and slide read and apply to patches).
+Heavy modules (torch, the estimators, the data loaders) are imported inside
+``run``, once the arguments are parsed, so ``--help`` and argument errors answer
+quickly.
 
 Exit statuses: 0 on success; 2 for invalid arguments (argparse's usage message
 naming the option); 1 for a fault found while running (a missing file or folder, a

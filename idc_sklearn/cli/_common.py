@@ -11,6 +11,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from idc_sklearn._checks import check_output_path
 from idc_sklearn._device import DEVICE_NAMES, absent_device, is_device_name
 
 PROG = "idc-sklearn"
@@ -121,16 +122,24 @@ def warnings_as_lines(args):
 # --- checks made before any work ----------------------------------------------------
 
 
-def check_output(option: str, path: str) -> Path:
-    """Fail before any work where ``path`` cannot be written."""
+def check_output(option: str, path: str, *, folder: bool = False) -> Path:
+    """Fail before any work where ``path`` cannot be written.
+
+    ``path`` names a file, or with ``folder`` a folder that may not exist yet.
+    The library's check of an output path, in the words of the command line: the
+    path as typed, and a CommandError.
+    """
     target = Path(path).expanduser()
-    if target.is_dir():
+    if folder and target.exists() and not target.is_dir():
+        raise CommandError(f"{option} {path} is a file; expected a folder")
+    if not folder and target.is_dir():
         raise CommandError(f"{option} {path} is a folder; expected a file name")
-    if not target.parent.is_dir():
+    try:
+        return check_output_path(target, option)
+    except FileNotFoundError:
         raise CommandError(
             f"{option} {path}: the folder {str(target.parent)!r} does not exist"
-        )
-    return target
+        ) from None
 
 
 def check_device(parser, device: str) -> None:

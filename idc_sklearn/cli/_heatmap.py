@@ -13,7 +13,7 @@ from idc_sklearn.cli._common import (
     read_archive,
     say,
 )
-from idc_sklearn.cli._inference import (
+from idc_sklearn.cli._saved_models import (
     add_inference,
     fit_to_model,
     model_help,

@@ -8,6 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from idc_sklearn._checks import final_step
 from idc_sklearn.cli._common import (
     CommandError,
     add_quiet,
@@ -16,9 +17,8 @@ from idc_sklearn.cli._common import (
     read_archive,
     say,
 )
-from idc_sklearn.cli._inference import (
+from idc_sklearn.cli._saved_models import (
     add_inference,
-    final_step,
     fit_to_model,
     model_help,
     predict_proba,

@@ -8,11 +8,12 @@ from pathlib import Path
 from idc_sklearn.cli._common import (
     CommandError,
     add_quiet,
+    check_output,
     command_parser,
     positive_int,
     say,
 )
-from idc_sklearn.cli._inference import add_inference, model_help, read_model
+from idc_sklearn.cli._saved_models import add_inference, model_help, read_model
 
 SLIDE_EXAMPLES = """\
 examples:
@@ -114,20 +115,14 @@ def run(parser, args, argv) -> int:
     for option, value in (("--mpp", args.mpp), ("--target-mpp", args.target_mpp)):
         if value is not None and not value > 0:
             parser.error(f"{option} {value}: expected a positive number")
-    output = Path(args.output).expanduser()
-    if output.exists() and not output.is_dir():
-        raise CommandError(f"--output {args.output} is a file; expected a folder")
-    if not output.parent.is_dir():
-        raise CommandError(
-            f"--output {args.output}: the folder {str(output.parent)!r} does not exist"
-        )
+    output = check_output("--output", args.output, folder=True)
     names = [Path(s).name for s in args.slides]
     if len(set(names)) != len(names):
         raise CommandError(
             "two SLIDEs share a file name; each is written to DIR/<slide name>/"
         )
     model = read_model(parser, args.model, args.device)
-    from idc_sklearn.cli._inference import set_inference
+    from idc_sklearn.cli._saved_models import set_inference
 
     patch_shape = set_inference(model, args)
     import pandas as pd

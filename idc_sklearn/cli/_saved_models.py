@@ -1,9 +1,14 @@
-"""A saved or pretrained model applied to patches, as ``predict`` and ``heatmap`` do."""
+"""The saved or pretrained model that ``predict``, ``heatmap`` and ``slide`` read.
+
+MODEL read as a file or a pretrained name, the prediction options set on it, and
+the model applied to patches a block at a time.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from idc_sklearn._checks import final_step
 from idc_sklearn.cli._common import (
     CommandError,
     check_device,
@@ -86,11 +91,6 @@ def read_model(parser, path: str, device: str | None):
         return load_model(file, device=device)
     except (OSError, ValueError) as exc:
         raise CommandError(f"MODEL {path}: {exc}") from None
-
-
-def final_step(model):
-    """The estimator itself, or a pipeline's last step."""
-    return model.steps[-1][1] if hasattr(model, "steps") else model
 
 
 def set_inference(model, args) -> tuple[int, int, int]:
