@@ -1,8 +1,8 @@
 """The checks of whole-slide arguments, each raised where the argument enters.
 
 Every message names the argument, the value received and what is expected. The
-fraction and output-path checks are the package's only ones for whole slides: the
-result's writers, :func:`write_slide` and :func:`predict_slide` all call these.
+fraction, output-path and last-step checks are the library's shared ones
+(:mod:`idc_sklearn._checks`).
 """
 
 from __future__ import annotations
@@ -13,35 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from idc_sklearn._checks import final_step
+
 BACKENDS = ("auto", "openslide", "tiffslide")
-
-
-def check_fraction(value, name: str, *, also: str = "") -> float:
-    """A number in [0, 1], or a ValueError naming ``name`` (``also``: other forms)."""
-    if isinstance(value, bool) or not (
-        isinstance(value, (int, float, np.integer, np.floating)) and 0 <= value <= 1
-    ):
-        raise ValueError(f"{name} must be {also}a number in [0, 1]; got {value!r}.")
-    return float(value)
-
-
-def check_output(path, name: str, suffixes: tuple[str, ...]) -> Path | None:
-    """A file to write: named with one of ``suffixes``, in a folder that exists."""
-    if path is None:
-        return None
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a path; got {type(path).__name__}.")
-    path = Path(path).expanduser()
-    if path.suffix.lower() not in suffixes:
-        raise ValueError(
-            f"{name}={str(path)!r}: expected a file name ending in "
-            f"{' or '.join(suffixes)}."
-        )
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"{name}={str(path)!r}: its folder {str(path.parent)!r} does not exist."
-        )
-    return path
 
 
 def check_positive(value, name: str, *, none: bool = False) -> float | None:
@@ -101,13 +75,6 @@ def check_backend(backend) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}.")
     return backend
-
-
-def final_step(estimator):
-    """The estimator itself, or a Pipeline's last step."""
-    from sklearn.pipeline import Pipeline
-
-    return estimator[-1] if isinstance(estimator, Pipeline) else estimator
 
 
 def check_estimator(estimator, tile_size) -> tuple[int, int]:

@@ -13,15 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from idc_sklearn._checks import check_fraction, final_step
 from idc_sklearn.wholeslide._arguments import (
     check_backend,
     check_count,
     check_estimator,
-    check_fraction,
     check_origin,
     check_positive,
     check_slide_path,
-    final_step,
 )
 from idc_sklearn.wholeslide._readers import open_slide
 from idc_sklearn.wholeslide._result import SlideResult

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from idc_sklearn.wholeslide._arguments import check_fraction, check_output
+from idc_sklearn._checks import check_fraction, check_output_path
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -138,7 +138,7 @@ class SlideResult:
         import shapely
 
         threshold = check_fraction(threshold, "threshold")
-        path = check_output(path, "path", (".geojson", ".json"))
+        path = check_output_path(path, "path", (".geojson", ".json"), optional=True)
         idc = self.tiles[self.tiles["probability"] > threshold]
         x = idc["x"].to_numpy(float)
         y = idc["y"].to_numpy(float)
@@ -177,7 +177,9 @@ class SlideResult:
 
     def save_tiles(self, path) -> None:
         """Write the tile table as CSV."""
-        self.tiles.to_csv(check_output(path, "path", (".csv",)), index=False)
+        self.tiles.to_csv(
+            check_output_path(path, "path", (".csv",), optional=True), index=False
+        )
 
     def save_probability_map(self, path) -> None:
         """Write the probability map: NumPy ``.npy``, or a float32 TIFF.
@@ -185,7 +187,7 @@ class SlideResult:
         Cells no tile was sent to the model for are NaN. In the TIFF, the
         resolution is recorded: one pixel per tile.
         """
-        path = check_output(path, "path", (".npy", ".tif", ".tiff"))
+        path = check_output_path(path, "path", (".npy", ".tif", ".tiff"), optional=True)
         data = self.probability_map.astype(np.float32)
         if path.suffix.lower() == ".npy":
             np.save(path, data)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from idc_sklearn.wholeslide._arguments import check_output, check_positive
+from idc_sklearn._checks import check_output_path
+from idc_sklearn.wholeslide._arguments import check_positive
 
 
 def write_slide(image, path, *, mpp: float, tile: int = 256, compression="zlib"):
@@ -41,7 +42,7 @@ def write_slide(image, path, *, mpp: float, tile: int = 256, compression="zlib")
         isinstance(tile, (int, np.integer)) and tile >= 16 and tile % 16 == 0
     ):
         raise ValueError(f"tile must be a positive multiple of 16; got {tile!r}.")
-    path = check_output(path, "path", (".tif", ".tiff"))
+    path = check_output_path(path, "path", (".tif", ".tiff"), optional=True)
     level, scale = image, 1
     with tifffile.TiffWriter(path, bigtiff=image.nbytes > 2**31) as tif:
         while True:
