@@ -80,6 +80,8 @@ LEVERS = {
     "every-patch": {"cap": None, "more": True},
 }
 REFERENCE, BASE_RUN = "features-hgb", "base"
+# gpu_width.py's runs: one width each, trained on a lent GPU (gpu-<width>).
+GPU_PREFIX = "gpu-"
 EXTRA_FOLDER = "idc_trainval_more"
 
 
@@ -181,17 +183,27 @@ def pooled_predictions(out: Path, reuse: Path) -> dict:
 
     The final table's runs (``reuse``, ``split_cv.py``) enter as ``base`` (its
     MLBN run) and under their own names; this script's levers add ``<lever>``
-    and ``<lever>+tta``.
+    and ``<lever>+tta``. Runs scored on a subset of the rows are left to
+    ``subset_predictions``.
     """
+    return _pool(_prediction_files(out, reuse))
+
+
+def _prediction_files(out: Path, reuse: Path, subset: str | None = None) -> dict:
+    """``{(model, seed): {fold: (path, key)}}``: with ``subset=None`` the runs that
+    scored every held-out patch, else the runs whose ``subset`` has that sha256."""
     found = {}
-    for record in _records(reuse / "folds.jsonl"):
-        name = "base" if record["model"] == "mlbn-inception" else record["model"]
-        path = f"{record['model']}-s{record['seed']}-f{record['fold']}-c60.npz"
-        found.setdefault((name, record["seed"]), {})[record["fold"]] = (
-            reuse / "predictions" / path,
-            "proba",
-        )
+    if subset is None:
+        for record in _records(reuse / "folds.jsonl"):
+            name = "base" if record["model"] == "mlbn-inception" else record["model"]
+            path = f"{record['model']}-s{record['seed']}-f{record['fold']}-c60.npz"
+            found.setdefault((name, record["seed"]), {})[record["fold"]] = (
+                reuse / "predictions" / path,
+                "proba",
+            )
     for record in _records(out / "folds.jsonl"):
+        if (record.get("subset") or {}).get("sha256") != subset:
+            continue
         path = (
             out
             / "predictions"
@@ -201,6 +213,12 @@ def pooled_predictions(out: Path, reuse: Path) -> dict:
             found.setdefault((record["model"] + suffix, record["seed"]), {})[
                 record["fold"]
             ] = (path, key)
+    return found
+
+
+def _pool(found: dict, positions: dict | None = None) -> dict:
+    """Each complete model's folds concatenated; with ``positions`` (fold: indices
+    into the fold's held-out patches), each fold restricted to those."""
     pooled = {}
     for (model, seed), folds in found.items():
         if len(folds) < 5:
@@ -209,16 +227,45 @@ def pooled_predictions(out: Path, reuse: Path) -> dict:
         for fold in sorted(folds):
             path, key = folds[fold]
             saved = np.load(path)
+            keep = slice(None) if positions is None else positions[fold]
             parts.append(
                 (
-                    np.full(len(saved["y"]), fold),
-                    saved["y"],
-                    saved[key],
-                    saved["groups"],
+                    np.full(len(saved["y"][keep]), fold),
+                    saved["y"][keep],
+                    saved[key][keep],
+                    saved["groups"][keep],
                 )
             )
         pooled[model, seed] = tuple(np.concatenate(p) for p in zip(*parts, strict=True))
     return pooled
+
+
+def subset_predictions(out: Path, reuse: Path) -> dict:
+    """``{sha256: pooled}`` for the runs scored on a packed subset of the held-out
+    patches (``gpu_width.py``; their records carry ``subset``, their predictions
+    each patch's ``position`` in its fold): those runs, and every run of
+    ``pooled_predictions`` restricted to the same patches, in the same order."""
+    subsets = sorted(
+        {
+            r["subset"]["sha256"]
+            for r in _records(out / "folds.jsonl")
+            if r.get("subset")
+        }
+    )
+    tables = {}
+    for sha in subsets:
+        found = _prediction_files(out, reuse, subset=sha)
+        positions = {}
+        for folds in found.values():
+            for fold, (path, _) in folds.items():
+                position = np.load(path)["position"]
+                assert np.array_equal(positions.setdefault(fold, position), position)
+        if len(positions) < 5:
+            continue
+        pooled = _pool(_prediction_files(out, reuse), positions)
+        pooled.update(_pool(found))
+        tables[sha] = pooled
+    return tables
 
 
 class _Scores(ClassifierMixin, BaseEstimator):
@@ -284,9 +331,7 @@ def ensembles(pooled: dict) -> dict:
     """Ensembles made from the pooled out-of-fold scores of complete models."""
     made = {}
     seeds = sorted({seed for _, seed in pooled})
-    networks = sorted(
-        {m for m, _ in pooled if m == "base" or m in LEVERS or m.endswith("+tta")}
-    )
+    networks = sorted({m for m, _ in pooled if _is_network(m) or m.endswith("+tta")})
     for seed in seeds:
         if (REFERENCE, seed) not in pooled:
             continue
@@ -316,12 +361,31 @@ def ensembles(pooled: dict) -> dict:
     return made
 
 
+def _is_network(model: str) -> bool:
+    """A single network's run (not its +tta scores, nor an ensemble)."""
+    gpu = model.startswith(GPU_PREFIX) and " " not in model and "+" not in model
+    return model == BASE_RUN or model in LEVERS or gpu
+
+
 def table(out: Path, reuse: Path, figures: Path | None = None) -> str:
-    pooled = pooled_predictions(out, reuse)
+    """The table of every run that scored every held-out patch, then one table
+    per packed subset (``gpu_width.py``'s runs) on that subset's patches."""
+    text = _table(pooled_predictions(out, reuse), figures)
+    for sha, pooled in subset_predictions(out, reuse).items():
+        _, y, _, groups = next(iter(pooled.values()))
+        text += (
+            f"\n\nOn the packed subset {sha[:12]} only ({len(y):,} held-out "
+            f"patches of {len(np.unique(groups))} patients, every model restricted "
+            "to them):\n\n" + _table(pooled)
+        )
+    return text
+
+
+def _table(pooled: dict, figures: Path | None = None) -> str:
     pooled.update(ensembles(pooled))
     thresholds = {}
     for (model, seed), (fold, y, proba, groups) in list(pooled.items()):
-        if model == "base" or model.endswith("(mean)") or model in LEVERS:
+        if _is_network(model) or model.endswith("(mean)"):
             shifted, chosen = with_tuned_threshold(fold, y, proba)
             pooled[f"{model} @ cv threshold", seed] = (fold, y, shifted, groups)
             thresholds[f"{model} @ cv threshold", seed] = chosen
@@ -359,7 +423,11 @@ def table(out: Path, reuse: Path, figures: Path | None = None) -> str:
         for (model, seed), chosen in sorted(thresholds.items()):
             values = ", ".join(f"{k}: {v:.2f}" for k, v in chosen.items())
             lines.append(f"- {model}, seed {seed}: {values}")
-    calibrated = [m for m, s in pooled if s == 0 and (m in LEVERS or "(mean)" in m)]
+    calibrated = [
+        m
+        for m, s in pooled
+        if s == 0 and m != BASE_RUN and (_is_network(m) or "(mean)" in m)
+    ]
     lines += ["", "Calibration per patient (seed 0):", ""]
     lines.append(calibration(pooled, (BASE_RUN, REFERENCE, *sorted(calibrated))))
     if figures is not None and forest:
