@@ -1,38 +1,27 @@
-"""The ``device="auto"`` parameter of the CNN estimators, and every device check.
+"""Devices by name: ``"auto"`` resolved, every device check, seeded generators.
 
 The estimators' ``device`` and the command line's ``--device`` are checked here:
 the names known (:func:`is_device_name`), and whether the device asked for is on
-this machine (:func:`absent_device`, :func:`check_device`).
+this machine (:func:`absent_device`, :func:`check_device`). :func:`resolve_device`
+turns ``"auto"`` into CUDA where present, else the CPU; :func:`seeded` seeds
+torch's generators on a device from a ``random_state``.
 
-Two names, two meanings:
-
-- ``device`` is the *parameter*, what the user asked for: ``"auto"``, ``"cpu"``,
-  ``"cuda"``, ``"cuda:1"`` or a ``torch.device``. ``get_params``, ``clone`` and
-  pickles keep it as given, so a model built with ``"auto"`` stays ``"auto"``
-  wherever it goes.
-- ``device_`` is the *fitted attribute*, the device the model lives on: ``"auto"``
-  resolved when the estimator is initialised (CUDA where present, else the CPU).
-
-skorch reads ``self.device`` everywhere it moves tensors, so the ``device``
-property answers ``device_`` once there is one and the parameter before. A model
-pickled on a GPU and loaded where none is present lands on the CPU (skorch maps
-the tensors and warns); ``device_`` then says ``"cpu"`` and ``device`` keeps
-``"auto"``.
+The estimators keep two names (see :class:`~idc_sklearn.PatchNetClassifier`):
+``device``, the parameter as given (``"auto"`` stays ``"auto"`` wherever the model
+goes), and ``device_``, the device the model lives on, resolved when it is
+initialised.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import numbers
 import re
 
 __all__ = [
     "DEVICE_NAMES",
-    "AutoDeviceMixin",
     "absent_device",
     "check_device",
-    "cpu_name",
     "has_bfloat16_units",
     "is_device_name",
     "resolve_device",
@@ -59,27 +48,6 @@ def resolve_device(device) -> str:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
-
-
-@functools.cache
-def cpu_name() -> str:
-    """The CPU's model name, as ``lscpu`` gives it (without torch).
-
-    Where ``lscpu`` is absent or fails, what :mod:`platform` knows of the
-    processor.
-    """
-    import platform
-    import subprocess
-
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        listing = subprocess.run(
-            ["lscpu"], capture_output=True, text=True, timeout=5, check=True
-        ).stdout
-        for line in listing.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "Model name":
-                return value.strip()
-    return platform.processor() or platform.machine()
 
 
 def has_bfloat16_units(device_type: str) -> bool:
@@ -141,52 +109,6 @@ def check_device(device) -> None:
             f"device={device!r} asks for a device this machine does not have: "
             f'{why}. Use device="auto" (CUDA where present, else the CPU) or "cpu".'
         )
-
-
-class AutoDeviceMixin:
-    """``device`` as the parameter, ``device_`` as the resolved device (skorch nets).
-
-    ``_seeded()`` seeds the generators of that device from the net's
-    ``random_state`` (see :func:`seeded`).
-    """
-
-    @property
-    def device(self):
-        return self.__dict__.get("device_", self.__dict__.get("device"))
-
-    @device.setter
-    def device(self, value):
-        self.__dict__["device"] = value
-        if getattr(self, "initialized_", False):
-            self.__dict__["device_"] = resolve_device(value)
-            self.module_.to(self.device_)
-            self.criterion_.to(self.device_)
-        else:
-            self.__dict__.pop("device_", None)
-
-    def _resolve_device(self) -> None:
-        """Set ``device_`` from the parameter; called when the net is initialised."""
-        self.__dict__["device_"] = resolve_device(self.__dict__["device"])
-
-    def _seeded(self):
-        """``random_state``'s seed on torch's generators, restored after."""
-        device = self.__dict__.get("device_") or resolve_device(self.__dict__["device"])
-        return seeded(self.random_state, device)
-
-    def get_params(self, deep=True, **kwargs):
-        params = super().get_params(deep=deep, **kwargs)
-        params["device"] = self.__dict__["device"]
-        return params
-
-    def __setstate__(self, state):
-        requested = state["device"]
-        state["device"] = state.get("device_", resolve_device(requested))
-        # skorch maps CUDA tensors to the CPU where no GPU is present (with a
-        # DeviceWarning) and stores the device it used as "device".
-        super().__setstate__(state)
-        used = str(self.__dict__["device"])
-        self.__dict__["device_"] = used
-        self.__dict__["device"] = "auto" if requested == "auto" else used
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import torch
 from skorch.hf import AccelerateMixin
 from torch import nn
 
-from idc_sklearn.classifier import MLBNInceptionClassifier
+from idc_sklearn.classifier import MLBNInceptionClassifier, PatchNetClassifier
 
 __all__ = ["AcceleratePatchNetMixin", "AcceleratedMLBNInceptionClassifier"]
 
@@ -82,13 +82,38 @@ class AcceleratePatchNetMixin(AccelerateMixin):
     def __init__(self, *args, accelerator, device="auto", **kwargs):
         super().__init__(*args, accelerator=accelerator, device=device, **kwargs)
 
-    def _validate_constraints(self) -> None:
-        super()._validate_constraints()
-        device = self.__dict__["device"]
-        if self.accelerator.device_placement and device != "auto":
+    def _places(self) -> bool:
+        """Whether the accelerator places module, optimiser and batches."""
+        accelerator = getattr(self, "accelerator", None)  # None inside __init__
+        return accelerator is not None and accelerator.device_placement
+
+    @property
+    def device(self):
+        # skorch.hf (1.4) moves nothing itself where the accelerator places the
+        # model, and its _validate_params refuses a device other than None then.
+        return None if self._places() else PatchNetClassifier.device.fget(self)
+
+    @device.setter
+    def device(self, value):
+        if self._places():
+            # The accelerator places the model: the parameter is only recorded
+            # (checked at the next fit). skorch's load_params sets None and back.
+            self._device = "auto" if value is None else value
+        else:
+            PatchNetClassifier.device.fset(self, value)
+
+    def _resolved_device(self) -> str:
+        if self._device == "auto":
+            return str(self.accelerator.device)
+        return super()._resolved_device()
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self._places() and self._device != "auto":
             raise ValueError(
                 'device must be "auto" when the accelerator places the model '
-                f"(device_placement=True) on this process's device; got {device!r}."
+                f"(device_placement=True) on this process's device; got "
+                f"{self._device!r}."
             )
         if self.precision == "float16":
             raise ValueError(
@@ -111,40 +136,31 @@ class AcceleratePatchNetMixin(AccelerateMixin):
                 f"with {n_processes} processes, which would all write it."
             )
 
-    def _resolve_device(self) -> None:
-        if self.__dict__["device"] == "auto":
-            self.__dict__["device_"] = str(self.accelerator.device)
-        else:
-            super()._resolve_device()
-
-    def _validate_params(self) -> None:
-        # AccelerateMixin refuses a net whose ``device`` is not None; here ``device``
-        # reads the resolved ``device_`` (the accelerator's), and
-        # _validate_constraints has checked the parameter itself.
-        super(AccelerateMixin, self)._validate_params()
-
-    def initialize(self):
-        # AccelerateMixin.initialize is NeuralNet.initialize with the accelerator's
-        # preparation added; the patch estimator's own first steps (checks,
-        # device_, classes) come before it.
-        self._prepare_initialize()
+    def initialize(self, *, check_params: bool = True):
+        # AccelerateMixin.initialize (skorch 1.4) is NeuralNet.initialize with the
+        # accelerator's preparation added, and calls no super(): the patch
+        # estimator's own first steps (checks, device_, classes) come before it.
+        self._before_initialize(check_params=check_params)
         self._wrapped_with_accelerator = False  # everything is built afresh
         return super().initialize()
 
     def _initialize_callbacks(self):
-        # skorch's "auto" sink is the accelerator's print, which PrintLog calls
-        # whatever ``verbose`` says (it spares only ``print`` itself): the main
-        # process logs with print, so verbose=0 silences it, the others not at all.
+        # AccelerateMixin (skorch 1.4) makes the "auto" sink the accelerator's
+        # print here, in a private hook that set_params also calls, and PrintLog
+        # calls it whatever ``verbose`` says (it spares only ``print`` itself):
+        # the main process logs with print, so verbose=0 silences it, the others
+        # not at all.
         if self.callbacks__print_log__sink == "auto":
             self.callbacks__print_log__sink = (
                 print if self.accelerator.is_main_process else _silent
             )
-        return super(AccelerateMixin, self)._initialize_callbacks()
+        return super()._initialize_callbacks()
 
     def _initialize_accelerator(self):
-        # A loss without trainable parameters has nothing to synchronise. Accelerate
-        # leaves it out of DistributedDataParallel on GPUs but not on CPU processes,
-        # where DDP refuses it; it stays where skorch put it, on ``device_``.
+        # AccelerateMixin's (skorch 1.4; private, no public hook) prepares every
+        # loss. One without trainable parameters has nothing to synchronise:
+        # Accelerate leaves it out of DistributedDataParallel on GPUs but not on
+        # CPU processes, where DDP refuses it; it goes to ``device_`` here.
         criteria = self._criteria
         self._criteria = [
             name
@@ -152,6 +168,10 @@ class AcceleratePatchNetMixin(AccelerateMixin):
             if not isinstance(loss := getattr(self, name + "_"), nn.Module)
             or any(p.requires_grad for p in loss.parameters())
         ]
+        for name in set(criteria) - set(self._criteria):
+            loss = getattr(self, name + "_")
+            if isinstance(loss, nn.Module):
+                loss.to(self.device_)
         if self.accelerator.num_processes > 1:
             # Batches are channels-last, so are the convolutions' gradients; DDP's
             # gradient buckets follow the weights' layout, which must match.
@@ -190,9 +210,11 @@ class AcceleratePatchNetMixin(AccelerateMixin):
         super().notify(method_name, **cb_kwargs)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        # Unwrapping waits until every callback has run (see _train).
+        # Not AccelerateMixin's (skorch 1.4), which unwraps the module here, before
+        # the callbacks' on_train_end: early stopping's best weights, saved from the
+        # wrapped module, would not load into the unwrapped one. _train unwraps
+        # once every callback has run.
         self.accelerator.wait_for_everyone()
-        super(AccelerateMixin, self).on_train_end(net, X=X, y=y, **kwargs)
 
     def _train(self, *args, **kwargs):
         try:

@@ -4,6 +4,9 @@
 memory map) and hands the data loader whole batches by fancy indexing; conversion to
 float and normalisation happen per batch on the training device
 (:func:`prepare_patches`), so the full dataset stays in its stored dtype.
+:func:`training_loader` makes the estimators' training loader (per-epoch class
+balance); :func:`run_epoch` is their pass over a loader, batch losses read once
+per epoch.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ __all__ = [
     "NORMALIZE_MODES",
     "PatchDataLoader",
     "PatchDataset",
-    "PatchLoadingMixin",
+    "dataset_labels",
     "prepare_patches",
+    "run_epoch",
+    "training_loader",
 ]
 
 NORMALIZE_MODES = ("scale", "zscore", None)
@@ -162,94 +167,63 @@ def prepare_patches(
     raise ValueError(f"normalize must be one of {NORMALIZE_MODES}; got {normalize!r}.")
 
 
-class PatchLoadingMixin:
-    """How a patch estimator makes its batches and reads their losses (skorch hooks).
+def training_loader(loader, dataset, kwargs: dict, *, resample: str | None):
+    """The loader of the training part, ``loader(dataset, **kwargs)``.
 
-    - ``get_iterator``: the training loader draws a fresh class-balanced order each
-      epoch where ``resample`` is set (:class:`~idc_sklearn.EpochResampler`, by
-      index), and drops a last batch of one patch (BatchNorm cannot train on it);
-    - ``get_dataset``: ``data_on_device`` copies the patches to the device once;
-    - ``get_params_for``: pinned host batches where they go to a GPU;
-    - ``run_single_epoch``: the batch losses read once per epoch, not per step.
-
-    Needs the estimator's ``resample``, ``data_on_device`` and ``device_``.
+    ``kwargs`` are the estimator's ``iterator_train__*`` with its ``batch_size``.
+    Where ``resample`` is set, a fresh class-balanced order is drawn each epoch
+    (:class:`~idc_sklearn.EpochResampler`, by index; the validation part is never
+    resampled), seeded from torch's generator, which ``random_state`` seeds. A
+    last batch of one patch is dropped: BatchNorm cannot train on it.
     """
+    kwargs = dict(kwargs)
+    if kwargs["batch_size"] == -1:
+        kwargs["batch_size"] = len(dataset)
+    n_patches = len(dataset)
+    if resample is not None:
+        seed = int(torch.randint(np.iinfo(np.int32).max, (1,)).item())
+        sampler = EpochResampler(
+            dataset_labels(dataset),
+            resample,
+            shuffle=kwargs.pop("shuffle", True),
+            random_state=seed,
+        )
+        kwargs["sampler"] = sampler
+        n_patches = len(sampler)
+    # The order the training part is drawn in goes with it, so a training
+    # checkpoint can save (and a resumed fit restore) its generator.
+    dataset.epoch_sampler = kwargs.get("sampler")
+    if n_patches % kwargs["batch_size"] == 1:
+        # Dropping it skips one (shuffled, so random) patch per epoch.
+        kwargs.setdefault("drop_last", True)
+    return loader(dataset, **kwargs)
 
-    def get_params_for(self, prefix):
-        params = super().get_params_for(prefix)
-        if prefix in ("iterator_train", "iterator_valid"):
-            device = self.__dict__.get("device_")
-            # Pinned host batches copy to the GPU asynchronously.
-            if (
-                device is not None
-                and torch.device(device).type == "cuda"
-                and not self.data_on_device
-            ):
-                params.setdefault("pin_memory", True)
-        return params
 
-    def get_dataset(self, X, y=None):
-        if self.data_on_device and not isinstance(X, Dataset):
-            device = self.device_
-            X = torch.from_numpy(np.ascontiguousarray(X)).to(device)
-            if y is not None:
-                y = torch.as_tensor(y, dtype=torch.int64, device=device)
-        return super().get_dataset(X, y)
+def run_epoch(net, iterator, training, prefix, step_fn, **fit_params) -> None:
+    """One pass of skorch ``net`` over ``iterator``, with one host sync per epoch.
 
-    def get_iterator(self, dataset, training=False):
-        if not training:
-            return super().get_iterator(dataset, training=False)
-        kwargs = self.get_params_for("iterator_train")
-        kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
-        n_patches = len(dataset)
-        if self.resample is not None:
-            # The sampler resamples and shuffles the training part each epoch, by
-            # index; the validation part is never resampled. Its seed comes from
-            # torch's generator, which random_state seeds.
-            seed = int(torch.randint(np.iinfo(np.int32).max, (1,)).item())
-            sampler = EpochResampler(
-                dataset_labels(dataset),
-                self.resample,
-                shuffle=kwargs.pop("shuffle", True),
-                random_state=seed,
-            )
-            kwargs["sampler"] = sampler
-            n_patches = len(sampler)
-        # The order the training part is drawn in goes with it, so a training
-        # checkpoint can save (and a resumed fit restore) its generator.
-        dataset.epoch_sampler = kwargs.get("sampler")
-        if n_patches % kwargs["batch_size"] == 1:
-            # A last batch of one patch makes BatchNorm fail in training mode;
-            # dropping it skips one (shuffled, so random) patch per epoch.
-            kwargs.setdefault("drop_last", True)
-        return self.iterator_train(dataset, **kwargs)
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """One pass over ``iterator``, as skorch's, with one host sync per epoch.
-
-        skorch records each batch's loss with ``loss.item()``, which waits for the
-        GPU after every step. Here the losses stay on the device and are read in
-        one transfer when the pass ends, before any ``on_epoch_end`` callback
-        reads them; a callback reading a batch loss during the pass gets a 0-d
-        tensor (formatting it, as skorch's progress bar does, works).
-        """
-        if iterator is None:
-            return
-        key = prefix + "_loss"
-        recorded = []
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            loss = step["loss"].detach()
-            self.history.record_batch(key, loss)
-            recorded.append((self.history[-1]["batches"][-1], loss))
-            size = get_len(batch[0] if isinstance(batch, (tuple, list)) else batch)
-            self.history.record_batch(prefix + "_batch_size", size)
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        if recorded:
-            values = torch.stack([loss for _, loss in recorded]).float().tolist()
-            for (entry, _), value in zip(recorded, values, strict=True):
-                entry[key] = value
-        self.history.record(prefix + "_batch_count", len(recorded))
+    skorch's ``run_single_epoch`` (1.4) records each batch's loss with
+    ``loss.item()``, which waits for the GPU after every step. Here the losses
+    stay on the device and are read in one transfer when the pass ends, before
+    any ``on_epoch_end`` callback reads them; a callback reading a batch loss
+    during the pass gets a 0-d tensor (formatting it, as skorch's progress bar
+    does, works). The history is otherwise skorch's.
+    """
+    if iterator is None:
+        return
+    key = prefix + "_loss"
+    recorded = []
+    for batch in iterator:
+        net.notify("on_batch_begin", batch=batch, training=training)
+        step = step_fn(batch, **fit_params)
+        loss = step["loss"].detach()
+        net.history.record_batch(key, loss)
+        recorded.append((net.history[-1]["batches"][-1], loss))
+        size = get_len(batch[0] if isinstance(batch, (tuple, list)) else batch)
+        net.history.record_batch(prefix + "_batch_size", size)
+        net.notify("on_batch_end", batch=batch, training=training, **step)
+    if recorded:
+        values = torch.stack([loss for _, loss in recorded]).float().tolist()
+        for (entry, _), value in zip(recorded, values, strict=True):
+            entry[key] = value
+    net.history.record(prefix + "_batch_count", len(recorded))

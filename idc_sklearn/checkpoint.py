@@ -346,7 +346,7 @@ class TrainingCheckpoint(Callback):
             restore_callbacks(net, self._pending)
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        # The training part's class-balancing order (PatchLoadingMixin), if any.
+        # The training part's class-balancing order (training_loader), if any.
         self._sampler = getattr(dataset_train, "epoch_sampler", None)
         if self._pending is not None:
             restore_random_state(net, self._pending, self._sampler)

@@ -1,14 +1,18 @@
 """Patch-classifying CNNs as scikit-learn estimators (skorch glue).
 
-:class:`PatchNetClassifier` is the glue between patches, labels, groups and skorch:
-its parameters and their constraints, ``fit`` and ``partial_fit``, the module,
-loss and callbacks built from the data. Each concern of its own is a mixin of the
-module named for it: the checks before training (``_validation``), the forward
-pass and prediction (``_inference``), mixed precision (``precision``), the loaders
-(``batching``), the validation split's parameters and routing (``split``), the
-device (``_device``); checkpointing is a callback (``checkpoint``).
-:class:`MLBNInceptionClassifier` is the paper's network on top of it; the CNN
-baselines subclass it the same way.
+:class:`PatchNetClassifier` is a :class:`skorch.NeuralNetClassifier` whose methods
+read in the order of skorch's own class: the parameters and the device; the
+components built from the data (``initialize_*``, ``initialize``); one training
+step (``train_step``) and one evaluation step; an epoch
+(``run_single_epoch``); ``partial_fit`` and ``fit``, which check their inputs and
+parameters once, on entering; ``predict_proba`` and ``infer``, the forward pass;
+the loaders (``get_dataset``, ``get_iterator``); ``get_params`` and
+``set_params``. What each concern needs beyond a few lines is a function of the
+module named for it: the checks (``_validation``), the forward pass's networks and
+views (``_forward``), mixed precision (``precision``), the training loader
+(``batching``), the split's routing (``split``), the device names (``_device``);
+checkpointing is a callback (``checkpoint``). :class:`MLBNInceptionClassifier` is
+the paper's network on top of it; the CNN baselines subclass it the same way.
 """
 
 from __future__ import annotations
@@ -19,21 +23,25 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch import NeuralNetClassifier
+from skorch.dataset import unpack_data
+from skorch.utils import to_numpy
 from torch import nn
 from torch.utils.data import Dataset
 
-from idc_sklearn._device import AutoDeviceMixin
-from idc_sklearn._inference import INFERENCE_MODES, PatchForwardMixin
-from idc_sklearn._validation import InputValidationMixin
+from idc_sklearn._device import resolve_device, seeded
+from idc_sklearn._forward import INFERENCE_MODES, forward_batch
+from idc_sklearn._validation import check_parameters, learn_classes
 from idc_sklearn.augmentation import AUGMENT_MODES
 from idc_sklearn.batching import (
     NORMALIZE_MODES,
     PatchDataLoader,
     PatchDataset,
-    PatchLoadingMixin,
     prepare_patches,
+    run_epoch,
+    training_loader,
 )
 from idc_sklearn.callbacks import default_callbacks
 from idc_sklearn.checkpoint import place_training_checkpoint
@@ -50,11 +58,13 @@ from idc_sklearn.patches import (
     check_groups,
     check_labels,
     check_patch_shape,
+    check_patches,
     encode_labels,
+    warn_if_scaled,
 )
-from idc_sklearn.precision import PRECISIONS, MixedPrecisionMixin
+from idc_sklearn.precision import PRECISIONS, grad_scaler, scaled_train_step
 from idc_sklearn.resampling import RESAMPLE_MODES
-from idc_sklearn.split import PatientValidSplit, TrainSplitMixin
+from idc_sklearn.split import PatientValidSplit, route_to_split
 
 __all__ = ["PatchNetClassifier", "MLBNInceptionClassifier", "PRECISIONS"]
 
@@ -65,15 +75,7 @@ def _options(modes) -> list:
     return [StrOptions(names), None] if None in modes else [StrOptions(names)]
 
 
-class PatchNetClassifier(
-    PatchForwardMixin,
-    InputValidationMixin,
-    MixedPrecisionMixin,
-    PatchLoadingMixin,
-    TrainSplitMixin,
-    AutoDeviceMixin,
-    NeuralNetClassifier,
-):
+class PatchNetClassifier(NeuralNetClassifier):
     """A CNN on image patches as a scikit-learn classifier.
 
     A :class:`skorch.NeuralNetClassifier` that takes patch arrays, as images are
@@ -279,16 +281,12 @@ class PatchNetClassifier(
             **kwargs,
         )
 
-    def _get_param_names(self):
-        # skorch counts every attribute not ending in "_" as a parameter, its own
-        # private bookkeeping (``_params_to_validate``) included.
-        return [k for k in super()._get_param_names() if not k.startswith("_")]
+    # -- the parameters --
 
-    # -- parameters (InputValidationMixin checks them once per fit) --
-
-    # sklearn's parameter validation (InvalidParameterError, a ValueError naming
-    # the parameter, the value received and what is accepted). ``patch_shape`` and
-    # ``device`` need more than a type or option list and get their own checkers.
+    # sklearn's parameter validation (InvalidParameterError, a ValueError naming the
+    # parameter, the value received and what is accepted), run once per fit and
+    # partial_fit. ``patch_shape`` and ``device`` need more than a type or option
+    # list and get their own checkers.
     _parameter_constraints: dict = {
         "patch_shape": "no_validation",  # check_patch_shape
         "device": "no_validation",  # check_device
@@ -307,26 +305,53 @@ class PatchNetClassifier(
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
     }
+    # The smallest patch side the network accepts (None: not checked).
+    _min_patch_size: int | None = None
 
-    # -- skorch hooks --
+    # ``groups`` is requested by fit and partial_fit, as by sklearn's group
+    # splitters, and routed on to ``train_split`` (get_metadata_routing).
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__partial_fit = {"groups": True}
+
+    @property
+    def device(self):
+        """Where skorch puts modules and tensors: ``device_`` once initialised.
+
+        The parameter as given (``"auto"`` stays ``"auto"``) is
+        ``get_params()["device"]``, and this before the net is initialised."""
+        return getattr(self, "device_", self._device)
+
+    @device.setter
+    def device(self, value):
+        self._device = value
+        if getattr(self, "initialized_", False):
+            self.device_ = self._resolved_device()
+            self.module_.to(self.device_)
+            self.criterion_.to(self.device_)
+        elif hasattr(self, "device_"):
+            del self.device_
+
+    def _resolved_device(self) -> str:  # "auto": CUDA where present
+        return resolve_device(self._device)
+
+    def _check_params(self) -> None:
+        """Check the parameters: first in ``fit`` and ``partial_fit``."""
+        check_parameters(
+            self, self._parameter_constraints, min_patch_size=self._min_patch_size
+        )
+
+    def _seeded(self):
+        # random_state's seed on torch's generators, restored after.
+        device = getattr(self, "device_", None) or self._resolved_device()
+        return seeded(self.random_state, device)
+
+    # -- the components, built from the data --
 
     @property
     def _default_callbacks(self):
+        # skorch 1.4's get_params lists the callbacks of this private property, not
+        # of the public get_default_callbacks, so the recipe's are defined here.
         return default_callbacks(validation=self.train_split is not None)
-
-    def initialize(self):
-        self._prepare_initialize()
-        return super().initialize()
-
-    def _prepare_initialize(self) -> None:
-        """What ``initialize`` does before skorch builds the components."""
-        self._validate_once()
-        self._resolve_device()
-        if not hasattr(self, "classes_inferred_") and self.classes is None:
-            # Initialised before any fit (e.g. to load saved parameters): the
-            # dataset's two classes.
-            self.classes_inferred_ = np.array([0, 1])
-            self.class_weight_ = None
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
@@ -339,6 +364,18 @@ class PatchNetClassifier(
                 *self.cuda_dependent_attributes_,
                 "callbacks_",
             ]
+        return self
+
+    def initialize_criterion(self):
+        kwargs = self.get_params_for("criterion")
+        if self.class_weight_ is not None:
+            if "weight" in kwargs:
+                raise ValueError(
+                    "class_weight and criterion__weight both set the loss weights; "
+                    "use one of them."
+                )
+            kwargs["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         return self
 
     def _module_kwargs(self) -> dict:
@@ -373,17 +410,30 @@ class PatchNetClassifier(
         self.module_ = module
         return self
 
-    def initialize_criterion(self):
-        kwargs = self.get_params_for("criterion")
-        if self.class_weight_ is not None:
-            if "weight" in kwargs:
-                raise ValueError(
-                    "class_weight and criterion__weight both set the loss weights; "
-                    "use one of them."
-                )
-            kwargs["weight"] = torch.as_tensor(self.class_weight_, dtype=torch.float32)
-        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+    def initialize_optimizer(self, *args, **kwargs):
+        super().initialize_optimizer(*args, **kwargs)
+        self.grad_scaler_ = grad_scaler(self.precision, self.device_)
         return self
+
+    def initialize(self, *, check_params: bool = True):
+        """Build module, loss, optimiser and callbacks (skorch's ``initialize``).
+
+        The parameters are checked first unless ``check_params`` is False, which
+        ``fit`` and ``partial_fit`` pass, having checked them on entering.
+        """
+        self._before_initialize(check_params=check_params)
+        return super().initialize()
+
+    def _before_initialize(self, *, check_params: bool) -> None:
+        """What ``initialize`` does before skorch builds the components."""
+        if check_params:
+            self._check_params()
+        self.device_ = self._resolved_device()
+        if not hasattr(self, "classes_inferred_") and self.classes is None:
+            # Initialised before any fit (e.g. to load saved parameters): the
+            # dataset's two classes.
+            self.classes_inferred_ = np.array([0, 1])
+            self.class_weight_ = None
 
     def prepare_batch(self, x: torch.Tensor) -> torch.Tensor:
         """Turn a batch of stored patches into the module's input, on the device.
@@ -393,7 +443,56 @@ class PatchNetClassifier(
         """
         return prepare_patches(x, self.normalize)
 
-    # -- the estimator API --
+    def check_data(self, X, y):
+        # NeuralNetClassifier's (skorch 1.4) infers classes_ again, from the labels
+        # that fit has encoded; inputs are checked where they enter.
+        pass
+
+    # -- one step --
+
+    def train_step(self, batch, **fit_params):
+        if self.grad_scaler_ is None:
+            return super().train_step(batch, **fit_params)
+        # skorch's passes the step to each optimiser as a closure, which the loss
+        # scaler's step does not take.
+        return scaled_train_step(self, self.grad_scaler_, batch, **fit_params)
+
+    def evaluation_step(self, batch, training=False):
+        # skorch's forward_iter (predict_proba) comes here, a validation pass goes
+        # through validation_step to infer: a pass without training is a
+        # prediction (tta, the compiled network).
+        self.check_is_fitted()
+        Xi, _ = unpack_data(batch)
+        with torch.set_grad_enabled(training):
+            self._set_training(training)
+            return forward_batch(self, Xi, predicting=not training)
+
+    # -- one epoch --
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # skorch's (1.4; there is no public hook for it) reads each batch's loss
+        # with loss.item(), a wait for the GPU after every step: run_epoch reads
+        # them in one transfer at the end of the pass.
+        run_epoch(self, iterator, training, prefix, step_fn, **fit_params)
+
+    # -- training: inputs and parameters checked once, on entering --
+
+    def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
+        """Train for ``max_epochs`` more epochs, keeping the current weights.
+
+        Parameters as in :meth:`fit`; ``classes`` lists every label when the
+        first call's ``y`` does not hold them all.
+        """
+        self._check_params()
+        X = self._check_X(X)
+        y = check_labels(y, len(X), owner=self)
+        groups = check_groups(groups, len(X))
+        if not getattr(self, "initialized_", False):
+            self._learn_classes(y, classes)
+            self._learn_input_statistics(X)
+            with self._seeded():
+                self.initialize(check_params=False)
+        return self._train(X, y, groups, **fit_params)
 
     def fit(self, X, y, groups=None, **fit_params):
         """Train on patches ``X`` with labels ``y``.
@@ -414,43 +513,46 @@ class PatchNetClassifier(
         -------
         self
         """
-        with self._validated():
-            X = as_real_array(X)
-            y = check_labels(y, len(X), owner=self)
-            groups = check_groups(groups, len(X))
-            fresh = not self.warm_start or not getattr(self, "initialized_", False)
-            if fresh:
-                # Labels first: a label problem is reported as such whatever X's
-                # shape.
-                self._learn_classes(y)
-            X = self._check_X(X, check_finite=False)
-            if fresh:
-                self._learn_input_statistics(X)
-                with self._seeded():
-                    self.initialize()
-            return self._train(X, y, groups, resume=fresh, **fit_params)
+        self._check_params()
+        X = as_real_array(X)
+        y = check_labels(y, len(X), owner=self)
+        groups = check_groups(groups, len(X))
+        fresh = not self.warm_start or not getattr(self, "initialized_", False)
+        if fresh:
+            # Labels first: a label problem is reported as such whatever X's shape.
+            self._learn_classes(y)
+        X = self._check_X(X, check_finite=False)
+        if fresh:
+            self._learn_input_statistics(X)
+            with self._seeded():
+                self.initialize(check_params=False)
+        return self._train(X, y, groups, resume=fresh, **fit_params)
 
-    def partial_fit(self, X, y, classes=None, groups=None, **fit_params):
-        """Train for ``max_epochs`` more epochs, keeping the current weights.
+    def _check_X(self, X, *, check_finite: bool = True) -> np.ndarray:
+        """Patches of ``patch_shape`` (4-D, or 2-D rows), as a view."""
+        X = check_patches(X, self.patch_shape, check_finite=check_finite)
+        if self.normalize == "scale":
+            warn_if_scaled(X)
+        return X
 
-        Parameters as in :meth:`fit`; ``classes`` lists every label when the
-        first call's ``y`` does not hold them all.
-        """
-        with self._validated():
-            X = self._check_X(X)
-            y = check_labels(y, len(X), owner=self)
-            groups = check_groups(groups, len(X))
-            if not getattr(self, "initialized_", False):
-                self._learn_classes(y, classes)
-                self._learn_input_statistics(X)
-                with self._seeded():
-                    self.initialize()
-            return self._train(X, y, groups, **fit_params)
+    def _learn_classes(self, y: np.ndarray, classes=None) -> None:
+        """``classes_`` (from ``classes``, the parameter, or ``y``) and the loss
+        weights, which "balanced" computes from ``y``."""
+        self.classes_inferred_, self.class_weight_ = learn_classes(
+            y,
+            self.classes if classes is None else classes,
+            self.class_weight,
+            owner=type(self).__name__,
+        )
+
+    def _learn_input_statistics(self, X: np.ndarray) -> None:
+        """What the network needs of the training patches, learned before it is
+        built: nothing here; baselines that subtract a training mean override it."""
 
     def _train(
         self, X: np.ndarray, y: np.ndarray, groups, *, resume=False, **fit_params
     ):
-        """skorch's training loop on validated patches and labels.
+        """skorch's ``partial_fit`` (its ``fit_loop``) on validated inputs.
 
         With ``checkpoint_dir`` set, its :class:`TrainingCheckpoint` fingerprints
         the fit; on ``resume`` (a fresh ``fit``) it loads a checkpoint of the same
@@ -473,6 +575,11 @@ class PatchNetClassifier(
                 if checkpoint is not None:
                     checkpoint.end_fit()
 
+    def get_metadata_routing(self):
+        return route_to_split(super().get_metadata_routing(), self.train_split)
+
+    # -- prediction and the forward pass --
+
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order.
 
@@ -487,7 +594,15 @@ class PatchNetClassifier(
         self.check_is_fitted()
         if not isinstance(X, Dataset):
             X = self._check_X(X)
-        return super().predict_proba(X)
+        # skorch's, but each batch's probabilities stay on the device and are read
+        # in one transfer at the end: one host synchronisation per call, not one
+        # per batch, so a GPU is not left idle while the next batch is queued.
+        nonlin = self._get_predict_nonlinearity()
+        probas = [
+            nonlin(yp[0] if isinstance(yp, tuple) else yp)
+            for yp in self.forward_iter(X, training=False, device=self.device_)
+        ]
+        return to_numpy(torch.cat(probas))
 
     def predict(self, X):
         """Predicted labels, in the type of the labels ``fit`` saw.
@@ -502,6 +617,78 @@ class PatchNetClassifier(
         """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
+
+    def infer(self, x, **fit_params):
+        # skorch calls it for training and validation batches; predictions come
+        # through evaluation_step.
+        return forward_batch(self, x, predicting=False, fit_params=fit_params)
+
+    # -- the loaders --
+
+    def get_dataset(self, X, y=None):
+        if self.data_on_device and not isinstance(X, Dataset):
+            # Copied to the device once per fit or predict_proba; each batch is
+            # gathered there by index.
+            X = torch.from_numpy(np.ascontiguousarray(X)).to(self.device_)
+            if y is not None:
+                y = torch.as_tensor(y, dtype=torch.int64, device=self.device_)
+        return super().get_dataset(X, y)
+
+    def get_iterator(self, dataset, training=False):
+        if not training:
+            return super().get_iterator(dataset, training=False)
+        kwargs = self.get_params_for("iterator_train")
+        kwargs.setdefault("batch_size", self.batch_size)
+        return training_loader(
+            self.iterator_train, dataset, kwargs, resample=self.resample
+        )
+
+    def get_params_for(self, prefix):
+        params = super().get_params_for(prefix)
+        device = getattr(self, "device_", None)
+        if (
+            prefix in ("iterator_train", "iterator_valid")
+            and device is not None
+            and torch.device(device).type == "cuda"
+            and not self.data_on_device
+        ):
+            # Pinned host batches copy to the GPU asynchronously.
+            params.setdefault("pin_memory", True)
+        return params
+
+    # -- parameters and state --
+
+    def get_params(self, deep=True, **kwargs):
+        # skorch (1.4) counts every attribute not ending in "_" as a parameter: its
+        # private bookkeeping (``_params_to_validate``) and the store of the
+        # ``device`` property are left out, and ``device`` is the parameter.
+        params = super().get_params(deep=deep, **kwargs)
+        params = {k: v for k, v in params.items() if not k.startswith("_")}
+        params["device"] = self._device
+        return params
+
+    def set_params(self, **params):
+        # ``train_split__<param>`` is set on a copy of the split (the default split
+        # is one object shared by every estimator); skorch would keep it as a
+        # stray attribute.
+        split = {
+            key.removeprefix("train_split__"): params.pop(key)
+            for key in list(params)
+            if key.startswith("train_split__")
+        }
+        super().set_params(**params)
+        if split:
+            self.train_split = clone(self.train_split).set_params(**split)
+        return self
+
+    def __setstate__(self, state):
+        # skorch (1.4) unpickles the tensors onto state["device"] (the CPU, with a
+        # DeviceWarning, where no GPU is present), writes there the device it used
+        # and keeps it as an attribute the property hides; device_ is that device.
+        state.setdefault("_device", state.get("device"))  # a pickle of before issue 25
+        state["device"] = state.get("device_") or resolve_device(state["_device"])
+        super().__setstate__(state)
+        self.device_ = str(state["device"])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -31,8 +31,8 @@ from matplotlib.figure import Figure
 from scipy.special import expit
 from sklearn.utils import Bunch
 
-from idc_sklearn._device import cpu_name
 from idc_sklearn._files import atomic_write
+from idc_sklearn._machine import cpu_name
 from idc_sklearn.plotting import (
     plot_learning_curves,
     plot_paired_differences,

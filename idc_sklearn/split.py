@@ -1,8 +1,7 @@
 """The internal validation split that early stopping uses, held out by patient.
 
-:class:`PatientValidSplit` is the split; :class:`TrainSplitMixin` hands it what an
-estimator's ``fit`` gets (``groups``, by metadata routing too) and tunes it through
-``train_split__*`` parameters.
+:class:`PatientValidSplit` is the split; :func:`route_to_split` routes the
+``groups`` an estimator's ``fit`` gets to it (metadata routing).
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import (
     GroupShuffleSplit,
     StratifiedGroupKFold,
@@ -20,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metadata_routing import MetadataRequest, MethodMapping
 from torch.utils.data import Subset
 
-__all__ = ["PatientValidSplit", "TrainSplitMixin"]
+__all__ = ["PatientValidSplit", "route_to_split"]
 
 
 class PatientValidSplit(BaseEstimator):
@@ -162,44 +161,24 @@ class PatientValidSplit(BaseEstimator):
         return Subset(dataset, train), Subset(dataset, valid)
 
 
-class TrainSplitMixin:
-    """``train_split`` of a skorch net as a parameter an estimator routes to.
+def route_to_split(router, split):
+    """Add ``split`` to an estimator's metadata ``router`` for ``fit`` and
+    ``partial_fit``, where it is a splitter that requests metadata.
 
-    - With metadata routing on, ``groups`` is requested by ``fit`` and
-      ``partial_fit`` by default (as by sklearn's group splitters), so
-      ``GridSearchCV(..., cv=GroupKFold()).fit(X, y, groups=...)`` hands it to
-      ``fit`` and on to a ``train_split`` that requests it (``PatientValidSplit``);
-    - ``set_params(train_split__<param>=...)`` sets the split's parameter on a
-      copy of it (the default split is one object shared by every estimator);
-      skorch would keep it as a stray attribute.
+    With metadata routing on, ``GridSearchCV(..., cv=GroupKFold()).fit(X, y,
+    groups=...)`` then hands ``groups`` to the estimator's ``fit`` and on to a
+    ``train_split`` that requests it (:class:`PatientValidSplit`). skorch's own
+    ``ValidSplit`` (with a ``cv``) routes itself.
     """
-
-    __metadata_request__fit = {"groups": True}
-    __metadata_request__partial_fit = {"groups": True}
-
-    def get_metadata_routing(self):
-        router = super().get_metadata_routing()
-        split = self.train_split
-        if (
-            split is not None
-            and not hasattr(split, "cv")
-            and hasattr(split, "get_metadata_routing")
-        ):
-            router.add(
-                splitter=split,
-                method_mapping=MethodMapping()
-                .add(caller="fit", callee="split")
-                .add(caller="partial_fit", callee="split"),
-            )
-        return router
-
-    def set_params(self, **params):
-        split = {
-            key.removeprefix("train_split__"): params.pop(key)
-            for key in list(params)
-            if key.startswith("train_split__")
-        }
-        super().set_params(**params)
-        if split:
-            self.train_split = clone(self.train_split).set_params(**split)
-        return self
+    if (
+        split is not None
+        and not hasattr(split, "cv")
+        and hasattr(split, "get_metadata_routing")
+    ):
+        router.add(
+            splitter=split,
+            method_mapping=MethodMapping()
+            .add(caller="fit", callee="split")
+            .add(caller="partial_fit", callee="split"),
+        )
+    return router

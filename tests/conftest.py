@@ -56,6 +56,25 @@ def patches():
     return make_patches()
 
 
+def tiny_unsplit(**kwargs):
+    """A tiny MLBN estimator that trains on all it gets (no validation split)."""
+    from idc_sklearn import MLBNInceptionClassifier
+
+    return MLBNInceptionClassifier(**{**TINY, "train_split": None, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def patches48():
+    return make_patches(n=48)
+
+
+@pytest.fixture(scope="module")
+def fitted_unsplit(patches48):
+    """``tiny_unsplit`` fitted for one epoch on ``patches48``."""
+    X, y, _ = patches48
+    return tiny_unsplit(max_epochs=1).fit(X, y)
+
+
 requires_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU; none is present"
 )

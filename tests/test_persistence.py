@@ -189,11 +189,11 @@ def test_path_may_be_a_str_and_nothing_else_is_written(fitted, tmp_path):
 def test_a_model_saved_on_cuda_loads_on_a_cpu_only_machine(data, tmp_path):
     X, y, _ = data
     original = MLBNInceptionClassifier(**TINY_MLBN).fit(X, y)
-    # What a GPU-trained model records, with the tensors already on the CPU.
-    original.__dict__["device"] = "cuda"
-    original.__dict__["device_"] = "cuda"
+    # What a GPU-trained model records (its device parameter, kept behind the
+    # ``device`` property, and device_), with the tensors already on the CPU.
+    original._device = original.device_ = "cuda"
     path = _saved(original, tmp_path / "gpu.safetensors")
-    original.__dict__["device"] = original.__dict__["device_"] = "cpu"
+    original._device = original.device_ = "cpu"
     if torch.cuda.is_available():
         loaded = load_model(path, device="cpu")
     else:

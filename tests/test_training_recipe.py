@@ -158,15 +158,6 @@ def test_sampler_in_pipeline_fails_first_and_names_resample(imbalanced):
     assert not hasattr(pipe.named_steps["clf"], "module_")
 
 
-def test_last_batch_of_one_is_dropped_not_fatal():
-    X, y, _ = make_patches(n=34)
-    y = np.array([0] * 17 + [1] * 17)
-    # 34 training patches in batches of 11 leave a last batch of one.
-    clf = tiny(resample=None, train_split=None, batch_size=11, max_epochs=1)
-    clf.fit(X, y)
-    assert clf.history[-1, "train_batch_count"] == 3
-
-
 # -- initialisation --
 
 

@@ -7,7 +7,7 @@ import platform
 import sys
 import warnings
 
-from idc_sklearn._device import cpu_name
+from idc_sklearn._machine import cpu_name
 from idc_sklearn.cli._common import SAMPLE, add_quiet, command_parser, read_archive
 
 INFO_EXAMPLES = """\

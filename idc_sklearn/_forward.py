@@ -1,9 +1,11 @@
-"""How the patch estimators run their network: the forward pass of a batch.
+"""The forward pass of the patch estimators: what their ``infer`` runs on a batch.
 
-:class:`PatchForwardMixin` is skorch's ``infer`` for patch estimators: a batch of
-stored patches goes to the device, is augmented when training, converted by the
-estimator's ``prepare_batch`` and run under its ``precision``; test-time
-augmentation averages the dihedral views of each patch when predicting.
+:func:`forward_batch` is what the estimator's ``infer`` and ``evaluation_step``
+(:class:`~idc_sklearn.PatchNetClassifier`) run: a batch of stored patches moved to
+the device, augmented when training (:func:`augment_stored`), converted by the
+estimator's ``prepare_batch`` and run under its ``precision``; a prediction with
+test-time augmentation averages the dihedral views of each patch
+(:func:`mean_of_views`).
 
 A trained network in evaluation mode computes each BatchNorm as a fixed affine map
 of its input, so one that directly follows a convolution or a linear layer can be
@@ -17,24 +19,26 @@ passes without gradients run it (``inference=``).
 
 from __future__ import annotations
 
-import contextvars
 import copy
 import threading
 import weakref
 
 import torch
-from skorch.utils import to_numpy
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from idc_sklearn.augmentation import augment_batch, dihedral_views
+from idc_sklearn.precision import autocast
 
 __all__ = [
     "INFERENCE_MODES",
     "InferenceNetwork",
-    "PatchForwardMixin",
+    "augment_stored",
+    "evaluation_network",
     "fold_batchnorm",
+    "forward_batch",
     "inference_network",
+    "mean_of_views",
 ]
 
 INFERENCE_MODES = ("fold", "eager", "compile")
@@ -44,10 +48,6 @@ _FOLDABLE = (
     (nn.Linear, nn.BatchNorm1d, fuse_linear_bn_eval),
 )
 
-# True while skorch's evaluation_step runs for a prediction (forward_iter), which
-# infer cannot otherwise tell from a validation pass; per thread, so concurrent
-# predictions do not see each other's.
-_PREDICTING = contextvars.ContextVar("idc_sklearn_predicting", default=False)
 # One network is built at a time: two threads predicting at once must not compile
 # the same network twice.
 _BUILD_LOCK = threading.Lock()
@@ -190,89 +190,68 @@ def inference_network(module: nn.Module, mode: str) -> InferenceNetwork:
         return forms[mode]
 
 
-class PatchForwardMixin:
-    """How a patch estimator runs its network on a batch (skorch's ``infer``).
+def forward_batch(
+    net, x: torch.Tensor, *, predicting: bool, fit_params: dict | None = None
+) -> torch.Tensor:
+    """The logits (float32) of ``net``'s module on a batch of stored patches.
 
-    - ``infer``: the batch of stored patches (channels last) goes to the device,
-      is augmented when training (``augment``, ``hed_sigma``), converted by the
-      estimator's ``prepare_batch`` and run under its ``autocast`` (``precision``);
-      with ``tta``, a prediction averages the probabilities of each patch's
-      dihedral views;
-    - forward passes without gradients run the :class:`InferenceNetwork` of
-      ``inference`` (``"compile"`` for predictions only: validation passes during
-      ``fit`` use ``"fold"``);
-    - ``predict_proba``: skorch's, with each batch's probabilities kept on the
-      device and read in one transfer at the end.
-
-    Needs the estimator's ``prepare_batch``, ``autocast``, ``augment``,
-    ``hed_sigma``, ``tta``, ``inference`` and ``device_``.
+    The estimator's ``infer`` (training and validation batches) and
+    ``evaluation_step`` (``predicting`` when not training) run it: the batch goes
+    to ``net.device_``, is augmented when training (``augment``, ``hed_sigma``),
+    converted by ``net.prepare_batch`` and run under ``precision``; a prediction
+    with ``tta`` is the mean of the dihedral views' probabilities, as its
+    logarithm.
     """
+    fit_params = dict(fit_params or {})
+    # ``groups`` reaches here as a fit parameter meant for the train split.
+    fit_params.pop("groups", None)
+    x = x.to(net.device_, non_blocking=True)
+    if net.augment is not None and net.module_.training:
+        x = augment_stored(x, net.augment, net.hed_sigma)
+    if predicting and net.tta:
+        return mean_of_views(lambda view: _logits(net, view, predicting, fit_params), x)
+    return _logits(net, x, predicting, fit_params)
 
-    def infer(self, x, **fit_params):
-        return self._infer(x, predicting=_PREDICTING.get(), **fit_params)
 
-    def evaluation_step(self, batch, training=False):
-        # skorch's, telling infer that this is a prediction (forward_iter), not a
-        # validation pass (which calls infer directly).
-        token = _PREDICTING.set(not training)
-        try:
-            return super().evaluation_step(batch, training=training)
-        finally:
-            _PREDICTING.reset(token)
+def _logits(net, x: torch.Tensor, predicting: bool, fit_params: dict) -> torch.Tensor:
+    """The module's logits of stored-layout patches ``x`` on the device."""
+    x = net.prepare_batch(x)
+    module = net.module_
+    with autocast(net.precision, net.device_):
+        if module.training or torch.is_grad_enabled() or fit_params or net.compile:
+            logits = module(x, **fit_params)
+        else:
+            network = evaluation_network(module, net.inference, predicting=predicting)
+            logits = network(module, x)
+    # The loss, softmax and scores work in float32 whatever the precision.
+    return logits.float()
 
-    def _infer(self, x, *, predicting: bool, **fit_params):
-        # ``groups`` reaches here as a fit parameter meant for the train split.
-        fit_params.pop("groups", None)
-        x = x.to(self.device_, non_blocking=True)
-        if self.augment is not None and self.module_.training:
-            # Augmentation works on float (n, C, H, W) patches on the 0-255 scale;
-            # the channels-last view goes on to prepare_batch like stored patches.
-            views = augment_batch(
-                x.permute(0, 3, 1, 2).float(), self.augment, hed_sigma=self.hed_sigma
-            )
-            x = views.permute(0, 2, 3, 1)
-        if predicting and self.tta:
-            # The mean of the views' probabilities, taken per batch on the device,
-            # returned as its logarithm: the softmax of predict_proba gives the
-            # mean back.
-            proba = torch.stack(
-                [
-                    self._forward(view, predicting, fit_params).softmax(dim=1)
-                    for view in dihedral_views(x, dims=(1, 2))
-                ]
-            ).mean(dim=0)
-            return proba.log()
-        return self._forward(x, predicting, fit_params)
 
-    def _forward(self, x, predicting: bool, fit_params: dict) -> torch.Tensor:
-        """The logits of stored-layout patches ``x`` on the device, in float32."""
-        x = self.prepare_batch(x)
-        with self.autocast():
-            if (
-                self.module_.training
-                or torch.is_grad_enabled()
-                or fit_params
-                or self.compile
-            ):
-                logits = self.module_(x, **fit_params)
-            else:
-                logits = self._inference_network(predicting)(self.module_, x)
-        # The loss, softmax and scores work in float32 whatever the precision.
-        return logits.float()
+def augment_stored(x: torch.Tensor, augment: str, hed_sigma: float) -> torch.Tensor:
+    """``augment`` applied to a batch of stored-layout patches ``(n, H, W, C)``.
 
-    def _inference_network(self, predicting: bool) -> InferenceNetwork:
-        """The evaluation form of ``module_`` (see ``inference``), kept with it."""
-        mode = self.inference
-        if mode == "compile" and not predicting:
-            mode = "fold"
-        return inference_network(self.module_, mode)
+    Augmentation works on float ``(n, C, H, W)`` patches on the 0-255 scale; the
+    channels-last view it returns goes on to ``prepare_batch`` like stored patches.
+    """
+    views = augment_batch(x.permute(0, 3, 1, 2).float(), augment, hed_sigma=hed_sigma)
+    return views.permute(0, 2, 3, 1)
 
-    def predict_proba(self, X):
-        # skorch's, but each batch's probabilities stay on the device and are read
-        # in one transfer at the end: one host synchronisation per call, not one
-        # per batch, so a GPU is not left idle while the next batch is queued.
-        nonlin = self._get_predict_nonlinearity()
-        probas = []
-        for yp in self.forward_iter(X, training=False, device=self.device_):
-            probas.append(nonlin(yp[0] if isinstance(yp, tuple) else yp))
-        return to_numpy(torch.cat(probas))
+
+def mean_of_views(forward, x: torch.Tensor) -> torch.Tensor:
+    """The logarithm of the mean probability of ``forward`` over ``x``'s dihedral
+    views (height and width are dims 1 and 2), taken on the device.
+
+    The softmax of ``predict_proba`` gives the mean back.
+    """
+    views = [forward(view).softmax(dim=1) for view in dihedral_views(x, dims=(1, 2))]
+    return torch.stack(views).mean(dim=0).log()
+
+
+def evaluation_network(module: nn.Module, inference: str, *, predicting: bool):
+    """The :class:`InferenceNetwork` that a pass without gradients runs.
+
+    ``"compile"`` is for predictions only: validation passes during ``fit`` run
+    the folded network, so a fit never waits for a compile.
+    """
+    mode = "fold" if inference == "compile" and not predicting else inference
+    return inference_network(module, mode)
