@@ -65,6 +65,9 @@ _PUBLIC = {
     "patient_predictions": "idc_sklearn.metrics",
     "paired_bootstrap": "idc_sklearn.metrics",
     "compare_models": "idc_sklearn.comparison",
+    # ensembles split by patient (sklearn's stacking and voting; no torch)
+    "PatientStackingClassifier": "idc_sklearn.ensemble",
+    "PatientVotingClassifier": "idc_sklearn.ensemble",
     "write_html_report": "idc_sklearn.html_report",
     # figures (matplotlib; no torch)
     "plot_comparison": "idc_sklearn.plotting",
@@ -131,6 +134,10 @@ if TYPE_CHECKING:
         make_idc_patches,
         read_patch,
         read_patient_split,
+    )
+    from idc_sklearn.ensemble import (
+        PatientStackingClassifier,
+        PatientVotingClassifier,
     )
     from idc_sklearn.handcrafted import (
         BASELINES,

@@ -29,7 +29,7 @@ from idc_sklearn.cli._models import (
     DEFAULT_EPOCHS,
     SMALL_BATCH_SIZE,
     make_models,
-    model_names,
+    model_choices,
     widths,
 )
 
@@ -107,8 +107,9 @@ def add_parser(commands) -> None:
         "--models",
         nargs="+",
         metavar="NAME",
-        choices=model_names(),
-        help="models to compare (default: all): %(choices)s",
+        choices=model_choices(),
+        help="models to compare (default: all but the two ensembles, "
+        "mlbn+features and mlbn+features-mean): %(choices)s",
     )
     models.add_argument(
         "--preset",
