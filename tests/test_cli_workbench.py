@@ -15,7 +15,7 @@ from PIL import Image
 
 from idc_sklearn import (
     MLBNInceptionClassifier,
-    _inference,
+    _forward,
     load_model,
     make_idc_patches,
 )
@@ -190,7 +190,7 @@ def test_predict_tta_batch_size_and_stdout(trained, model, npy, patches, capsys)
 def test_predict_compile_runs_the_compiled_network(
     trained, npy, patches, monkeypatch, capsys
 ):
-    # torch.compile itself is exercised in test_inference_options.py; here a spy
+    # torch.compile itself is exercised in test_forward.py; here a spy
     # stands in for it (a real compile of the network costs half a minute).
     compiled = []
 
@@ -198,7 +198,7 @@ def test_predict_compile_runs_the_compiled_network(
         compiled.append(options)
         return network
 
-    monkeypatch.setattr(_inference.torch, "compile", spy)
+    monkeypatch.setattr(_forward.torch, "compile", spy)
     argv = ["predict", str(trained[0]), str(npy), "--compile", "--batch-size", "5"]
     assert main([*argv, "-o", "-", "-q"]) == 0
     captured = capsys.readouterr()
