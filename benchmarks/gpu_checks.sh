@@ -19,7 +19,8 @@ python3 -c "import torch, sklearn, skorch; print('torch', torch.__version__, \
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$out/versions.txt"
 timeout "${TEST_TIMEOUT:-240}" python3 -m pytest -q -p no:cacheprovider -rs \
   tests/test_classifier.py tests/test_network.py tests/test_split.py \
-  tests/test_inference_options.py tests/test_persistence.py tests/test_checkpoint.py \
+  tests/test_forward.py tests/test_precision.py tests/test_batching.py \
+  tests/test_persistence.py tests/test_checkpoint.py \
   2>&1 | tee "$out/pytest.log" | tail -25
 # float32 at the paper's batch sizes, then issue 9's levers (BatchNorm folding,
 # bf16, data resident on the GPU, torch.compile, CUDA graphs, compiled inference)
