@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from scipy.special import expit
 from sklearn.utils import Bunch
 
+from idc_sklearn._checks import check_output_path
 from idc_sklearn._files import atomic_write
 from idc_sklearn._machine import cpu_name
 from idc_sklearn.plotting import (
@@ -541,14 +542,12 @@ def write_html_report(
     >>> write_html_report("report.html", table, details, dataset=idc)  # doctest: +SKIP
     PosixPath('report.html')
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file path; got {type(path).__name__}.")
-    path = Path(path).expanduser()
-    if not path.parent.is_dir():
-        raise FileNotFoundError(
-            f"path={str(path)!r}: its folder {str(path.parent)!r} does not exist; "
-            "create it first."
-        )
+    path = check_output_path(
+        path,
+        expected="a file path",
+        no_folder="{name}={path!r}: its folder {folder!r} does not exist; "
+        "create it first.",
+    )
     if (
         isinstance(n_heatmaps, bool)
         or not isinstance(n_heatmaps, (int, np.integer))

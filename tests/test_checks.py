@@ -291,9 +291,6 @@ def test_float64_chunks_are_copies_even_of_float64_patches():
 # Functions of _checks that no other module defines again, with or without a
 # leading underscore.
 _SHARED = {"check_fraction", "check_output_path", "final_step", "float64_chunks"}
-# Where copies remain for now (issue 25): the whole-slide package, being split into
-# modules, and the HTML report's path check. Remove each once it calls _checks.
-_NOT_YET = ("wholeslide/", "html_report.py")
 
 
 def _copies(path: Path) -> list[str]:
@@ -331,8 +328,6 @@ def test_no_module_writes_a_shared_check_again():
     copies = {
         str(path.relative_to(package)): found
         for path in sorted(package.rglob("*.py"))
-        if path.name != "_checks.py"
-        and not path.relative_to(package).as_posix().startswith(_NOT_YET)
-        and (found := _copies(path))
+        if path.name != "_checks.py" and (found := _copies(path))
     }
     assert not copies, f"use idc_sklearn._checks instead: {copies}"
