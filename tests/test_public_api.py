@@ -234,26 +234,49 @@ def _module_level(body: list[ast.stmt]):
                 yield from _module_level(handler.body)
 
 
-def import_graph(modules=MODULES) -> dict[str, set[str]]:
-    """Each module of the package and the package modules it imports on import.
+def _anywhere(body: list[ast.stmt]):
+    """Every import statement, inside functions and classes too, but for those of
+    ``if TYPE_CHECKING:`` blocks, which never run."""
+    for node in body:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            yield from _anywhere(node.orelse)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            block = getattr(node, field, None)
+            if isinstance(block, list):
+                yield from _anywhere(block)
 
-    Imports inside functions (the lazy ones) are not edges; ``from package import
-    name`` is an edge to ``package.name`` where that is a module, else to the
-    package.
+
+def import_graph(modules=MODULES, *, inside_functions=False) -> dict[str, set[str]]:
+    """Each module of the package and the package modules it imports.
+
+    By default, what it imports on import: imports inside functions (the lazy
+    ones) are not edges. With ``inside_functions``, they are, and a public name
+    read from the package itself (``from idc_sklearn import X``, loaded on first
+    use) is an edge to the module that defines it (``_PUBLIC``). ``from package
+    import name`` is an edge to ``package.name`` where that is a module, else to
+    the package.
     """
     graph = {}
     for module, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        shallow = ast.Module(body=list(_module_level(tree.body)), type_ignores=[])
+        found = _anywhere if inside_functions else _module_level
+        statements = ast.Module(body=list(found(tree.body)), type_ignores=[])
         edges = set()
         for _, alias, source, name in _imports(
-            shallow, module, path.name == "__init__.py"
+            statements, module, path.name == "__init__.py"
         ):
             if name is None:
                 target = alias.name
             else:
                 target = f"{source}.{name}"
-                target = target if target in modules else source
+                if target not in modules:
+                    lazy = idc_sklearn._PUBLIC if inside_functions else {}
+                    target = (
+                        lazy.get(name, source) if source == "idc_sklearn" else source
+                    )
             if target in modules and target != module:
                 edges.add(target)
         graph[module] = edges
@@ -317,6 +340,43 @@ def test_the_import_graph_sees_module_level_imports_only(tmp_path):
     modules["idc_sklearn.c"].write_text("from idc_sklearn.a import y\n")
     with pytest.raises(graphlib.CycleError):
         tuple(graphlib.TopologicalSorter(import_graph(modules)).static_order())
+
+
+def test_the_graph_of_every_import_sees_imports_inside_functions(tmp_path):
+    sources = {
+        "a": "def f():\n    from idc_sklearn import load_idc\n",
+        "b": (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    import idc_sklearn.a\n"
+        ),
+    }
+    modules = {}
+    for name, source in sources.items():
+        modules[f"idc_sklearn.{name}"] = tmp_path / f"{name}.py"
+        modules[f"idc_sklearn.{name}"].write_text(source)
+    modules["idc_sklearn.datasets"] = tmp_path / "datasets.py"
+    modules["idc_sklearn.datasets"].write_text("def g():\n    import idc_sklearn.a\n")
+    graph = import_graph(modules, inside_functions=True)
+    assert graph == {
+        "idc_sklearn.a": {"idc_sklearn.datasets"},  # load_idc, by _PUBLIC
+        "idc_sklearn.b": set(),  # TYPE_CHECKING never runs
+        "idc_sklearn.datasets": {"idc_sklearn.a"},
+    }
+    with pytest.raises(graphlib.CycleError):
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+
+
+def test_no_import_circle_even_counting_imports_inside_functions():
+    graph = import_graph(inside_functions=True)
+    # The slide figure takes arrays: plotting/ never reaches for wholeslide/.
+    assert not {
+        target
+        for source, targets in graph.items()
+        if source.startswith("idc_sklearn.plotting")
+        for target in targets
+        if target.startswith("idc_sklearn.wholeslide")
+    }
+    tuple(graphlib.TopologicalSorter(graph).static_order())
 
 
 def test_the_package_import_graph_has_no_cycle():
