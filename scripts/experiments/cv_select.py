@@ -351,13 +351,17 @@ def ensembles(pooled: dict) -> dict:
         if all((net, s) in pooled for s in seeds) and len(seeds) > 1:
             fold, y, _, groups = pooled[net, seeds[0]]
             mean = np.mean([pooled[net, s][2] for s in seeds], axis=0)
+            name = f"{net} seeds {'+'.join(map(str, seeds))}"
             for seed in seeds:
-                made[f"{net} seeds {'+'.join(map(str, seeds))}", seed] = (
-                    fold,
-                    y,
-                    mean,
-                    groups,
-                )
+                made[name, seed] = (fold, y, mean, groups)
+                if (REFERENCE, seed) in pooled:
+                    hgb = pooled[REFERENCE, seed][2]
+                    made[f"{name} & hgb (mean)", seed] = (
+                        fold,
+                        y,
+                        (mean + hgb) / 2,
+                        groups,
+                    )
     return made
 
 
