@@ -412,10 +412,14 @@ def _table(pooled: dict, figures: Path | None = None) -> str:
                 f"[{result['low']:+.3f}, {result['high']:+.3f}]"
             )
             if against == REFERENCE:
+                # The forest plot reads reference minus model: a model that
+                # leads features-hgb lies below 0, in red.
                 forest.append(
                     {
                         "model": f"{model} (seed {seed})",
-                        **{k: result[k] for k in ("difference", "low", "high")},
+                        "difference": -result["difference"],
+                        "low": -result["high"],
+                        "high": -result["low"],
                     }
                 )
         rows.append(row)
@@ -437,7 +441,7 @@ def _table(pooled: dict, figures: Path | None = None) -> str:
     if figures is not None and forest:
         figures.mkdir(parents=True, exist_ok=True)
         differences = pd.DataFrame(forest).set_index("model")
-        differences = differences.sort_values("difference")
+        differences = differences.sort_values("difference", ascending=False)
         differences.attrs["reference"] = REFERENCE
         figure, _, _ = plot_paired_differences(differences)
         figure.savefig(figures / "cv_select_differences.png", dpi=110)
