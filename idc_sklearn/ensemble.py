@@ -188,7 +188,13 @@ class PatientStackingClassifier(StackingClassifier):
         return self
 
     def get_metadata_routing(self):
-        # scikit-learn's router, plus this fit's own request for groups.
+        """scikit-learn's router of the ensemble, plus ``fit``'s own request for
+        ``groups``.
+
+        Returns
+        -------
+        sklearn.utils.metadata_routing.MetadataRouter
+        """
         return super().get_metadata_routing().add_self_request(self)
 
     def _patient_folds(self, X, y, groups) -> list:
@@ -273,6 +279,12 @@ class PatientVotingClassifier(VotingClassifier):
             return super().fit(X, y, groups=groups, **fit_params)
 
     def get_metadata_routing(self):
-        # scikit-learn's router, plus this fit's own request for groups, so that
-        # groups is routed here even when no base estimator requests it.
+        """scikit-learn's router of the ensemble, plus ``fit``'s own request for
+        ``groups``, so that ``groups`` is routed here even when no base estimator
+        requests it.
+
+        Returns
+        -------
+        sklearn.utils.metadata_routing.MetadataRouter
+        """
         return super().get_metadata_routing().add_self_request(self)
