@@ -43,7 +43,7 @@ def shared_roots(idc_sample_root):
 
 
 def _build_script():
-    path = REPO_ROOT / "scripts" / "build_idc_sample.py"
+    path = REPO_ROOT / "scripts" / "build" / "build_idc_sample.py"
     spec = importlib.util.spec_from_file_location("build_idc_sample", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
