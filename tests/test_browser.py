@@ -149,7 +149,12 @@ def test_results_page_shows_its_figures(browser):
     figures = [i for i in _images(page) if "/_images/" in i["src"]]
     page.close()
     assert outside == []
-    # the forest plot of paired differences and the per-patient scores
+    # the final table's forest plot and per-patient scores, and the forest plot
+    # of the selection by cross-validation
     names = sorted(i["src"].rsplit("/", 1)[-1] for i in figures)
-    assert names == ["split_cv_differences.png", "split_cv_patients.png"]
+    assert names == [
+        "cv_select_differences.png",
+        "split_cv_differences.png",
+        "split_cv_patients.png",
+    ]
     assert all(i["complete"] and i["width"] > 300 for i in figures)
