@@ -6,7 +6,7 @@ checkpoint resumes it exactly."""
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, make_patches
+from conftest import TINY, Crash, make_patches
 from skorch.callbacks import Callback
 
 from idc_sklearn import MLBNInceptionClassifier, WeightAveraging
@@ -120,17 +120,6 @@ class EpochWeights(Callback):
         self.weights.append(
             {k: p.detach().clone() for k, p in net.module_.named_parameters()}
         )
-
-
-class Crash(Callback):
-    """Fails at the end of one epoch, as a crash in the middle of a fit."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            raise RuntimeError("crash")
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, TINY, make_patches
-from skorch.callbacks import Callback
+from conftest import REPO_ROOT, TINY, Crash, make_patches
 
 from idc_sklearn import MLBNInceptionClassifier
 from idc_sklearn._files import FileFormatError, load_tensors
@@ -26,17 +25,6 @@ def tiny(**kwargs):
     return MLBNInceptionClassifier(
         **{**TINY, "max_epochs": EPOCHS, "random_state": 3, **kwargs}
     )
-
-
-class Crash(Callback):
-    """Fails at the end of one epoch, as a crash in the middle of a fit."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            raise RuntimeError("crash")
 
 
 @pytest.fixture(scope="module")
