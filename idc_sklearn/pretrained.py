@@ -44,7 +44,22 @@ PRETRAINED = MappingProxyType(
                     "patients; none of its test patients was seen."
                 ),
             }
-        )
+        ),
+        "mlbn-small-ema": MappingProxyType(
+            {
+                "file": "mlbn-small-ema.safetensors",
+                "card": "mlbn-small-ema.json",
+                "description": (
+                    "The small MLBN Inception network with an exponential moving "
+                    "average of its weights, trained with flips and rotations on "
+                    "every real patch of the 114 patients in ../shared that the "
+                    "Cruz-Roa split allows (its training and validation patients, "
+                    "and 3 outside it) for a fixed number of epochs; its recipe and "
+                    "threshold chosen by cross-validation by patient; none of the "
+                    "split's test patients was seen."
+                ),
+            }
+        ),
     }
 )
 

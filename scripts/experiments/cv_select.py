@@ -36,7 +36,14 @@ import numpy as np
 import pandas as pd
 import torch
 from recipe_search import SMALL, load_split_patches, scores
-from shared_patients import CACHE, REPO_ROOT, SHARED, cap_per_patient, machine
+from shared_patients import (
+    CACHE,
+    EXTRA_FOLDER,
+    REPO_ROOT,
+    SHARED,
+    cap_per_patient,
+    machine,
+)
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, TunedThresholdClassifierCV
@@ -82,7 +89,6 @@ LEVERS = {
 REFERENCE, BASE_RUN = "features-hgb", "base"
 # gpu_width.py's runs: one width each, trained on a lent GPU (gpu-<width>).
 GPU_PREFIX = "gpu-"
-EXTRA_FOLDER = "idc_trainval_more"
 
 
 def build(lever: dict, seed: int, checkpoint_dir: Path) -> MLBNInceptionClassifier:

@@ -17,14 +17,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT / ".." / "shared" / "data"
 # Every real patch in ../shared: 27,595 patches of 116 patients.
 FOLDERS = ("idc_sample", "idc_more", "idc_trainval")
+# The other patches of the idc_trainval patients who had more than 300: with FOLDERS,
+# every patch of the 116 patients (37,682).
+EXTRA_FOLDER = "idc_trainval_more"
 SPLIT = SHARED / "cruz_roa_split"
 CACHE = REPO_ROOT / ".cache" / "idc_split"
 
 
-def load_shared(cache: Path = CACHE):
-    """``load_idc`` of the three folders as one dataset (cached under ``.cache``)."""
+def load_shared(cache: Path = CACHE, folders=FOLDERS):
+    """``load_idc`` of the folders as one dataset (cached under ``.cache``)."""
     return load_idc(
-        [SHARED / folder for folder in FOLDERS], cache=cache, progress=False
+        [SHARED / folder for folder in folders], cache=cache, progress=False
     )
 
 
