@@ -56,6 +56,8 @@ setup(
         "joblib>=1.3",
         "safetensors>=0.4",
         "jinja2>=3.1",
+        # the shipped handcrafted pipelines, read without pickle
+        "skops>=0.10",
     ],
     extras_require={
         "dev": [

@@ -94,6 +94,7 @@ _PUBLIC = {
     "load_pretrained": "idc_sklearn.pretrained",
     "pretrained_card": "idc_sklearn.pretrained",
     "PRETRAINED": "idc_sklearn.pretrained",
+    "DEFAULT_PRETRAINED": "idc_sklearn.pretrained",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -170,7 +171,12 @@ if TYPE_CHECKING:
         plot_slide_prediction,
         slide_image,
     )
-    from idc_sklearn.pretrained import PRETRAINED, load_pretrained, pretrained_card
+    from idc_sklearn.pretrained import (
+        DEFAULT_PRETRAINED,
+        PRETRAINED,
+        load_pretrained,
+        pretrained_card,
+    )
     from idc_sklearn.resampling import EpochResampler, PatchResampler
     from idc_sklearn.split import PatientValidSplit
     from idc_sklearn.stain import MacenkoNormalizer, ReinhardNormalizer

@@ -1,6 +1,7 @@
 """The checks that several modules share, each written once.
 
-A fraction in [0, 1], a path argument, a file to write, a pipeline's last step, the
+A fraction in [0, 1], a path argument, a file to write, a pipeline's last step (and
+the networks inside a wrapper or an ensemble), the
 patches a patch transformer is given, and patches read as float64 a chunk at a time.
 Every check raises where the bad value enters, with a message that names the
 argument, what was received and what was expected. Where callers word a fault
@@ -28,6 +29,7 @@ __all__ = [
     "check_path",
     "check_rgb_patches",
     "final_step",
+    "patch_networks",
     "float64_chunks",
 ]
 
@@ -142,6 +144,31 @@ def final_step(estimator):
     """
     steps = getattr(estimator, "steps", None)
     return steps[-1][1] if isinstance(steps, list) and steps else estimator
+
+
+def patch_networks(estimator) -> list:
+    """The library's fitted networks inside ``estimator``, in order.
+
+    The estimator itself or a pipeline's last step where it is one (it has its
+    own ``module_``); else, looked into: a wrapper's fitted or frozen ``estimator_`` /
+    ``estimator`` (:class:`~sklearn.model_selection.FixedThresholdClassifier`,
+    :class:`~sklearn.frozen.FrozenEstimator`) and an ensemble's ``estimators_``.
+    """
+    found, pending = [], [estimator]
+    while pending:
+        model = final_step(pending.pop(0))
+        # Its own attribute, not one a FrozenEstimator passes on from inside.
+        if "module_" in getattr(model, "__dict__", {}):
+            found.append(model)
+            continue
+        members = getattr(model, "estimators_", None)
+        if isinstance(members, list):
+            pending[:0] = members
+            continue
+        inner = getattr(model, "estimator_", getattr(model, "estimator", None))
+        if inner is not None:
+            pending.insert(0, inner)
+    return found
 
 
 def check_rgb_patches(X, patch_shape, owner: object) -> np.ndarray:

@@ -1,10 +1,16 @@
 """Pretrained models shipped inside the package: weights read offline, no download.
 
-Each model is two files in ``idc_sklearn/pretrained_models/``, package data: the
+Each network is two files in ``idc_sklearn/pretrained_models/``, package data: the
 weights, written by :func:`~idc_sklearn.save_model` and read by
 :func:`~idc_sklearn.load_model` (safetensors, never pickle), and its model card, a
-JSON file. Both are written by ``scripts/build/train_pretrained.py``.
-``docs/pretrained.md`` is the card as a page.
+JSON file, both written by ``scripts/build/train_pretrained.py``. An ensemble adds
+the fitted handcrafted pipeline beside a network's weights, a skops file
+(:mod:`skops.io`: no pickle, and only the types of ``FEATURES_TYPES`` are trusted),
+written by ``scripts/build/ship_cv_models.py`` with the ensemble's card. A card's
+``operating_point`` gives the decision threshold chosen by cross-validation, which
+the loaded model's ``predict`` applies (scikit-learn's
+:class:`~sklearn.model_selection.FixedThresholdClassifier`).
+``docs/pretrained.md`` is the cards as a page.
 
 Nothing heavy is imported at module level: the command line's ``--help`` lists the
 names of :data:`PRETRAINED` without loading torch.
@@ -18,10 +24,11 @@ from types import MappingProxyType
 
 from idc_sklearn._presets import PRESETS
 
-__all__ = ["PRETRAINED", "load_pretrained", "pretrained_card"]
+__all__ = ["DEFAULT_PRETRAINED", "PRETRAINED", "load_pretrained", "pretrained_card"]
 
 FOLDER = "pretrained_models"
 _REBUILD = "scripts/build/train_pretrained.py"
+_SHIP = "scripts/build/ship_cv_models.py"
 # The network of "mlbn-small", as RECIPE in scripts/build/train_pretrained.py builds it.
 _SMALL = PRESETS["small"]
 
@@ -60,7 +67,44 @@ PRETRAINED = MappingProxyType(
                 ),
             }
         ),
+        "mlbn-hgb": MappingProxyType(
+            {
+                "file": "mlbn-small-ema.safetensors",
+                "features": "features-hgb.skops",
+                "card": "mlbn-hgb.json",
+                "description": (
+                    "The mean of two models' probabilities of IDC: mlbn-small-ema's "
+                    "and features-hgb's (colour and texture features, binned, into "
+                    "histogram gradient boosting), fitted on the same 114 patients' "
+                    "patches; IDC above the threshold chosen by cross-validation by "
+                    "patient. The best shipped model by cross-validation."
+                ),
+            }
+        ),
     }
+)
+
+#: The name :func:`load_pretrained` loads without one: the shipped model with the best
+#: out-of-fold balanced accuracy in the cross-validation by patient over the split's
+#: 111 training and validation patients (its card's ``cross_validation``).
+DEFAULT_PRETRAINED = "mlbn-hgb"
+
+#: The types a shipped handcrafted pipeline's skops file may hold, by full name: the
+#: library's feature extractors and binning step, and scikit-learn's internals of a
+#: fitted ``HistGradientBoostingClassifier`` (``skops.io`` trusts scikit-learn's
+#: estimators themselves). A file naming any other type is refused.
+FEATURES_TYPES = (
+    "idc_sklearn.handcrafted._features.ColorHistogram",
+    "idc_sklearn.handcrafted._features.ColorMoments",
+    "idc_sklearn.handcrafted._features.GLCMFeatures",
+    "idc_sklearn.handcrafted._features.HOGFeatures",
+    "idc_sklearn.handcrafted._features.LBPFeatures",
+    "idc_sklearn.handcrafted._pipelines._QuantileBins",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 
 
@@ -68,7 +112,7 @@ def _entry(name):
     """``PRETRAINED[name]``, or an error naming the argument and the choices."""
     if not isinstance(name, str):
         raise TypeError(
-            f"name must be the name of a pretrained model, a str; got "
+            f"name must be the name of a pretrained model, a str, or None; got "
             f"{type(name).__name__} {name!r}. Available: {sorted(PRETRAINED)}."
         )
     if name not in PRETRAINED:
@@ -84,49 +128,69 @@ def _resource(file: str):
 
 
 def _missing(name: str, what: str, file) -> FileNotFoundError:
+    rebuild = _SHIP if "features" in PRETRAINED[name] else f"{_REBUILD} --name {name}"
     return FileNotFoundError(
         f"The {what} of the pretrained model {name!r} is missing: {file} does not "
         f"exist. Reinstall idc_sklearn, or rebuild them from a source checkout with "
-        f"'python {_REBUILD} --name {name}' (see docs/pretrained.md), which trains "
+        f"'python {rebuild}' (see docs/pretrained.md), which trains "
         "the model on the IDC patches in ../shared/data."
     )
 
 
-def load_pretrained(name: str = "mlbn-small", *, device="auto"):
-    """Load a fitted MLBN Inception classifier whose weights ship in the package.
+def load_pretrained(name: str | None = None, *, device="auto"):
+    """Load a fitted model whose weights ship in the package: offline, no download.
 
-    The weights are read from the installed package (no download, no network) with
-    :func:`~idc_sklearn.load_model`. Each call returns a new, independent estimator.
+    Each call returns a new, independent estimator, read from the installed package
+    (no network).
 
     Parameters
     ----------
-    name : str, default="mlbn-small"
-        A key of :data:`PRETRAINED`. ``"mlbn-small"``: the small MLBN Inception
-        network (:data:`idc_sklearn.PRESETS` ``["small"]``, 0.83 M
-        parameters, 3.3 MB) trained with flips and rotations on 50x50
-        H&E patches at 2.5x of 85 patients of the IDC archive (the Cruz-Roa
-        split's training patients in ``../shared/data`` and 3 outside the split),
-        its epoch chosen on the split's 29 validation patients.
+    name : str or None, default=None
+        A key of :data:`PRETRAINED`; None loads :data:`DEFAULT_PRETRAINED`, the
+        shipped model with the best out-of-fold balanced accuracy by patient.
+
+        - ``"mlbn-hgb"`` (the default): the mean of ``mlbn-small-ema``'s and a
+          handcrafted ``features-hgb`` pipeline's probabilities, IDC above the
+          threshold chosen by cross-validation by patient.
+        - ``"mlbn-small-ema"``: the small MLBN Inception network
+          (:data:`idc_sklearn.PRESETS` ``["small"]``, 0.83 M parameters) with an
+          exponential moving average of its weights, trained on every patch of the
+          114 patients in ``../shared`` the Cruz-Roa split allows, with its
+          threshold chosen by cross-validation by patient.
+        - ``"mlbn-small"``: the first shipped network, trained on 85 patients, its
+          epoch chosen on the split's 29 validation patients; predicts at 0.5.
     device : str or torch.device, default="auto"
         Where the network runs: ``"auto"`` (CUDA where present, else the CPU),
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
 
     Returns
     -------
-    MLBNInceptionClassifier
-        Fitted: ``classes_`` is ``[0, 1]`` (0 no IDC, 1 IDC), ``predict_proba``'s
-        second column is the probability of IDC. It predicts in float32
-        (``precision="float32"``), and ``partial_fit`` fine-tunes it.
+    estimator
+        Fitted, ``classes_`` ``[0, 1]`` (0 no IDC, 1 IDC), ``predict_proba``'s
+        second column the probability of IDC; it predicts in float32.
+
+        - A network without a chosen threshold (``"mlbn-small"``) is an
+          :class:`~idc_sklearn.MLBNInceptionClassifier`, and ``partial_fit``
+          fine-tunes it.
+        - A model with a threshold or several members is scikit-learn's
+          :class:`~sklearn.model_selection.FixedThresholdClassifier` (``predict``
+          calls IDC where ``predict_proba(X)[:, 1] >= threshold``) around a
+          :class:`~sklearn.frozen.FrozenEstimator` of the network, or around a
+          soft-voting :class:`~idc_sklearn.PatientVotingClassifier` of frozen
+          members. Frozen, refitting it (``fit``, ``clone`` then ``fit``, a grid
+          search) keeps the shipped weights; the network is
+          ``model.estimator_.estimator`` (one member) or
+          ``model.estimator_.named_estimators_["mlbn"].estimator``.
 
     Raises
     ------
     ValueError
         If ``name`` is not a key of :data:`PRETRAINED` (the message lists them).
     TypeError
-        If ``name`` is not a str.
+        If ``name`` is not a str or None.
     FileNotFoundError
-        If the weights file is missing from the installed package; the message
-        says how to rebuild it (``scripts/build/train_pretrained.py``).
+        If a file of the model is missing from the installed package; the message
+        says how to rebuild it.
 
     See Also
     --------
@@ -137,35 +201,28 @@ def load_pretrained(name: str = "mlbn-small", *, device="auto"):
     -----
     **Training data**: the real patches of the IDC archive (Janowczyk & Madabhushi
     2016: H&E whole-mount breast-cancer slides scanned at 40x, patches of 50x50
-    pixels at 2.5x, labelled IDC or not from coarse region annotations): every
-    patch in ``../shared/data`` of the Cruz-Roa split's training patients and of
-    the 3 patients outside the split, 85 patients. Early stopping chose the epoch
-    on the split's 29 validation patients, whose scores, with 95% intervals and
-    against a handcrafted baseline trained on the same patches, are the card's
-    ``validation``. The split's test patients (8864 and 8918 are in
+    pixels at 2.5x, labelled IDC or not from coarse region annotations) in
+    ``../shared/data``. The split's test patients (8864 and 8918 are in
     ``../shared``) were never read. The patients, patch counts by class, recipe,
-    seed, epochs and machine are in ``pretrained_card(name)`` and
-    ``docs/pretrained.md``.
+    seed, epochs, machine, the threshold and the out-of-fold scores are in
+    ``pretrained_card(name)`` and ``docs/pretrained.md``.
 
     **Intended use**: research, teaching and as a starting point for
     fine-tuning, on H&E patches like the archive's: 50x50 pixels at the
     archive's 2.5x, RGB, uint8 0-255. Not for diagnosis or any clinical
     decision.
 
-    **Known limits**: a small network (about a fortieth of the paper's), trained
-    on 85 patients of one archive from one lab and scanner; patch labels come
-    from coarse annotations, so some are wrong; other magnifications, stains or
-    patch sizes are outside what it has seen. Its scores on the split's
-    validation patients are in the card; those on patches of its own training
-    patients (most of :func:`~idc_sklearn.load_idc_sample`) say nothing about new
-    patients.
+    **Known limits**: small networks (about a fortieth of the paper's), trained
+    on one archive from one lab and scanner; patch labels come from coarse
+    annotations, so some are wrong; other magnifications, stains or patch sizes
+    are outside what they have seen.
 
-    **Fine-tuning**: ``partial_fit(X, y)`` trains ``max_epochs`` more epochs
-    from the shipped weights (``set_params(max_epochs=...)`` first); the
-    optimiser starts afresh (Adam, ``lr=1e-3``; a lower ``lr`` keeps more of
-    the shipped weights). The model trains on all it is given
-    (``train_split=None``); ``set_params(train_split=PatientValidSplit(0.2))``
-    and ``groups=`` bring back early stopping on held-out patients.
+    **Fine-tuning**: ``load_pretrained("mlbn-small").partial_fit(X, y)`` trains
+    ``max_epochs`` more epochs from the shipped weights (``set_params(max_epochs=
+    ...)`` first); the optimiser starts afresh (Adam, ``lr=1e-3``). Of a thresholded
+    model, fine-tune its network (see Returns). The model trains on all it is given
+    (``train_split=None``); ``set_params(train_split=PatientValidSplit(0.2))`` and
+    ``groups=`` bring back early stopping on held-out patients.
 
     Examples
     --------
@@ -177,6 +234,7 @@ def load_pretrained(name: str = "mlbn-small", *, device="auto"):
     >>> clf.predict_proba(X).shape
     (8, 2)
     """
+    name = DEFAULT_PRETRAINED if name is None else name
     entry = _entry(name)
     from idc_sklearn.persistence import load_model
 
@@ -184,16 +242,68 @@ def load_pretrained(name: str = "mlbn-small", *, device="auto"):
     if not resource.is_file():
         raise _missing(name, "weights file", resource)
     with resources.as_file(resource) as path:
-        return load_model(path, device=device)
+        network = load_model(path, device=device)
+    members = [("mlbn", network)]
+    if "features" in entry:
+        members.append(("features-hgb", _load_features(name, entry["features"])))
+    threshold = (pretrained_card(name).get("operating_point") or {}).get("threshold")
+    if len(members) == 1 and threshold is None:
+        return network
+    return _frozen(members, 0.5 if threshold is None else threshold)
 
 
-def pretrained_card(name: str = "mlbn-small") -> dict:
+def _load_features(name: str, file: str):
+    """A shipped handcrafted pipeline, read with ``skops.io`` trusting
+    :data:`FEATURES_TYPES` alone."""
+    import skops.io
+
+    resource = _resource(file)
+    if not resource.is_file():
+        raise _missing(name, "handcrafted pipeline", resource)
+    with resources.as_file(resource) as path:
+        found = set(skops.io.get_untrusted_types(file=path))
+        if found - set(FEATURES_TYPES):
+            raise ValueError(
+                f"{path} names types that a shipped handcrafted pipeline may not "
+                f"hold: {sorted(found - set(FEATURES_TYPES))}; trusted: the types "
+                "of idc_sklearn.pretrained.FEATURES_TYPES."
+            )
+        return skops.io.load(path, trusted=list(FEATURES_TYPES))
+
+
+def _frozen(members: list, threshold: float):
+    """The fitted members, frozen, averaged (two or more), IDC at ``threshold``.
+
+    ``FixedThresholdClassifier.fit`` only records the classes here: every member is
+    a :class:`~sklearn.frozen.FrozenEstimator`, whose ``fit`` leaves it as it is,
+    so two blank patches of the network's shape stand for the data.
+    """
+    import numpy as np
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    network = members[0][1]
+    frozen = [(member, FrozenEstimator(model)) for member, model in members]
+    if len(frozen) == 1:
+        model = frozen[0][1]
+    else:
+        from idc_sklearn.ensemble import PatientVotingClassifier
+
+        model = PatientVotingClassifier(frozen, voting="soft")
+    wrapped = FixedThresholdClassifier(
+        model, threshold=float(threshold), response_method="predict_proba"
+    )
+    blank = np.zeros((2, *network.patch_shape), dtype=np.uint8)
+    return wrapped.fit(blank, np.asarray(network.classes_))
+
+
+def pretrained_card(name: str | None = None) -> dict:
     """The model card of a pretrained model: its data, recipe, training and scores.
 
     Parameters
     ----------
-    name : str, default="mlbn-small"
-        A key of :data:`PRETRAINED`.
+    name : str or None, default=None
+        A key of :data:`PRETRAINED`; None is :data:`DEFAULT_PRETRAINED`.
 
     Returns
     -------
@@ -206,7 +316,11 @@ def pretrained_card(name: str = "mlbn-small") -> dict:
         ``recipe`` (the estimator's parameters); ``training`` (precision, epochs
         and their losses, seed, time taken); ``machine``, ``versions``,
         ``date``, ``command`` (how to train it again); ``validation`` (scores on
-        held-out patients, or None where none were measured).
+        held-out patients, or None where none were measured). The models chosen
+        by cross-validation also hold ``cross_validation`` (the out-of-fold
+        scores by patient, and the lead over features-hgb with its interval) and
+        ``operating_point`` (the decision threshold and how it was chosen); an
+        ensemble, ``members`` (each member's file and checksum).
 
     Raises
     ------
@@ -222,6 +336,7 @@ def pretrained_card(name: str = "mlbn-small") -> dict:
     >>> card["data"]["patients"], card["data"]["magnification"]
     (114, '2.5x')
     """
+    name = DEFAULT_PRETRAINED if name is None else name
     entry = _entry(name)
     resource = _resource(entry["card"])
     if not resource.is_file():

@@ -39,7 +39,7 @@ def _file(name: str, key: str = "file"):
 
 @pytest.fixture(scope="module")
 def shipped():
-    return load_pretrained(device="cpu")
+    return load_pretrained("mlbn-small", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,8 @@ def test_load_pretrained_is_a_fitted_mlbn_of_classes_0_1(shipped, sample):
 
 
 def test_each_call_returns_a_fresh_independent_estimator(shipped, sample):
-    a, b = load_pretrained(device="cpu"), load_pretrained(device="cpu")
+    a = load_pretrained("mlbn-small", device="cpu")
+    b = load_pretrained("mlbn-small", device="cpu")
     assert a is not b and a.module_ is not b.module_
     X = sample[0][:16]
     before = b.predict_proba(X)
@@ -127,9 +128,40 @@ def test_shipped_files_are_small_and_the_card_describes_them(name):
     assert by_class.sum() == trained["patches"]
     assert trained["magnification"] == "2.5x" and trained["patch_size"] == [50, 50]
     assert len(card["training"]["epochs"]) == card["training"]["max_epochs"]
-    assert card["command"].startswith("python scripts/build/train_pretrained.py")
+    script = "ship_cv_models" if "features" in PRETRAINED[name] else "train_pretrained"
+    assert card["command"].startswith(f"python scripts/build/{script}.py")
     assert "validation" in card
     assert pretrained_card(name) is not pretrained_card(name)
+
+
+def test_all_shipped_files_together_stay_under_32_mb():
+    files = {
+        pretrained._resource(entry[key])
+        for entry in PRETRAINED.values()
+        for key in ("file", "card", "features")
+        if key in entry
+    }
+    assert sum(file.stat().st_size for file in files) <= 32 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", ["mlbn-small-ema", "mlbn-hgb"])
+def test_the_cross_validated_cards_hold_their_threshold_and_scores(name):
+    card = pretrained_card(name)
+    threshold = card["operating_point"]["threshold"]
+    assert 0.05 <= threshold <= 0.95
+    assert load_pretrained(name, device="cpu").threshold == threshold
+    cv = card["cross_validation"]
+    assert cv["patients"] == 111 and set(cv["seeds"]) >= {"0"}
+    for seed in cv["seeds"].values():
+        low, high = seed["lead_over_features-hgb_95"]
+        assert low <= seed["lead_over_features-hgb"] <= high
+        assert 0.5 < seed["balanced_accuracy"] < 1
+        assert len(seed["thresholds_by_fold"]) == 5
+    if "features" in PRETRAINED[name]:
+        member = card["members"]["features-hgb"]
+        data = _file(name, "features").read_bytes()
+        assert member["sha256"] == hashlib.sha256(data).hexdigest()
+        assert card["members"]["mlbn"]["sha256"] == card["sha256"]
 
 
 def test_predicts_the_builtin_sample_better_than_chance(shipped, sample):
@@ -173,7 +205,7 @@ def test_fine_tuning_goes_on_from_the_shipped_weights(shipped, sample):
     )
     X, y = X_all[rows], y_all[rows]
     rest = np.setdiff1d(np.arange(len(y_all)), rows)[::2]
-    tuned = load_pretrained(device="cpu").set_params(
+    tuned = load_pretrained("mlbn-small", device="cpu").set_params(
         max_epochs=1, verbose=0, random_state=0, callbacks=[("first_step", _FirstStep)]
     )
     # set_params stores the callbacks; initialising them builds the new one.
@@ -260,7 +292,7 @@ def test_cli_unknown_model_lists_the_pretrained_names(tmp_path):
     assert status == 1
     assert err == (
         "idc-sklearn predict: error: MODEL mlbn-huge does not exist, and is not the "
-        "name of a pretrained model (mlbn-small)\n"
+        "name of a pretrained model (mlbn-hgb, mlbn-small, mlbn-small-ema)\n"
     )
 
 
@@ -276,9 +308,10 @@ socket.create_connection = socket.getaddrinfo = refuse
 import numpy as np
 from idc_sklearn import load_pretrained
 
-clf = load_pretrained(device="cpu")
 X = np.full((3, 50, 50, 3), 200, np.uint8)
-print(clf.classes_.tolist(), clf.predict_proba(X).shape)
+for name in (None, "mlbn-small", "mlbn-small-ema"):
+    clf = load_pretrained(name, device="cpu")
+    print(clf.classes_.tolist(), clf.predict_proba(X).shape, clf.predict(X).shape)
 """
 
 
@@ -292,4 +325,4 @@ def test_loads_in_a_fresh_process_offline(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[0, 1] (3, 2)"
+    assert result.stdout.splitlines() == ["[0, 1] (3, 2) (3,)"] * 3

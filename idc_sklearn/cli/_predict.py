@@ -22,6 +22,7 @@ from idc_sklearn.cli._saved_models import (
     fit_to_model,
     model_help,
     predict_proba,
+    predicted_classes,
     read_model,
     set_inference,
 )
@@ -248,7 +249,7 @@ def run(parser, args, argv) -> int:
     proba = predict_proba(model, X, args.quiet)
     classes = final_step(model).classes_
     table = frame.reset_index(drop=True).assign(
-        proba=proba[:, 1], predicted=classes[proba.argmax(axis=1)]
+        proba=proba[:, 1], predicted=predicted_classes(model, proba)
     )[list(PREDICTION_COLUMNS)]
     if args.output == "-":
         table.to_csv(sys.stdout, index=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from idc_sklearn._checks import final_step
+from idc_sklearn._checks import final_step, patch_networks
 from idc_sklearn.cli._common import (
     CommandError,
     check_device,
@@ -94,23 +94,36 @@ def read_model(parser, path: str, device: str | None):
 
 
 def set_inference(model, args) -> tuple[int, int, int]:
-    """Apply --batch-size, --tta and --compile; return the model's patch shape."""
-    final = final_step(model)
-    prefix = f"{model.steps[-1][0]}__" if hasattr(model, "steps") else ""
+    """Apply --batch-size, --tta and --compile to each network of the model (a
+    pretrained ensemble holds several models); return its patch shape."""
     params = {}
     if args.batch_size is not None:
-        params[f"{prefix}batch_size"] = args.batch_size
+        params["batch_size"] = args.batch_size
     if args.tta:
-        params[f"{prefix}tta"] = True
+        params["tta"] = True
     if args.compile:
-        params[f"{prefix}inference"] = "compile"
-    model.set_params(**params)
-    if len(final.classes_) != 2:
+        params["inference"] = "compile"
+    networks = patch_networks(model)
+    for network in networks:
+        network.set_params(**params)
+    classes = final_step(model).classes_
+    if len(classes) != 2:
         raise CommandError(
-            f"MODEL {args.model} has {len(final.classes_)} classes "
-            f"({list(final.classes_)}); expected a model of two (non-IDC, IDC)"
+            f"MODEL {args.model} has {len(classes)} classes "
+            f"({list(classes)}); expected a model of two (non-IDC, IDC)"
         )
-    return tuple(int(side) for side in final.patch_shape)
+    return tuple(int(side) for side in networks[0].patch_shape)
+
+
+def predicted_classes(model, proba):
+    """The classes ``model.predict`` would give, from its ``predict_proba``: at its
+    ``threshold`` where it has one (a pretrained model chosen by
+    cross-validation), else the likelier class."""
+    classes = final_step(model).classes_
+    threshold = getattr(model, "threshold", None)
+    if isinstance(threshold, float):
+        return classes[(proba[:, 1] >= threshold).astype(int)]
+    return classes[proba.argmax(axis=1)]
 
 
 def fit_to_model(option: str, path, data, frame, patch_shape):

@@ -1,0 +1,190 @@
+"""load_pretrained of the models chosen by cross-validation: a network at its chosen
+threshold, and the network averaged with a handcrafted pipeline read by skops.
+
+The shipped files themselves are tested in test_pretrained.py; here a tiny network
+and pipeline stand in for them, in a folder of their own, so that every path of the
+loader is exercised in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import make_patches, tiny_unsplit
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import FixedThresholdClassifier
+
+from idc_sklearn import (
+    DEFAULT_PRETRAINED,
+    PRETRAINED,
+    PatientVotingClassifier,
+    load_pretrained,
+    make_baseline,
+    pretrained,
+    pretrained_card,
+    save_model,
+)
+from idc_sklearn._checks import patch_networks
+from idc_sklearn.cli import main
+
+skops_io = pytest.importorskip("skops.io", reason="skops reads the shipped pipelines")
+
+SHAPE = (32, 32, 3)  # HOG's 16-pixel cells in 2x2 blocks need 32 pixels
+NETWORK, ENSEMBLE = "mlbn-small-ema", "mlbn-hgb"
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_patches(n=48, size=SHAPE[0])
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, data):
+    """A package folder holding a tiny network, a tiny features-hgb and cards."""
+    X, y, _ = data
+    root = tmp_path_factory.mktemp("pretrained_models")
+    network = tiny_unsplit(max_epochs=1, patch_shape=SHAPE, random_state=0).fit(X, y)
+    save_model(network, root / PRETRAINED[NETWORK]["file"])
+    features = make_baseline("features-hgb", patch_shape=SHAPE, random_state=0)
+    features.fit(X, y)
+    skops_io.dump(
+        features,
+        root / PRETRAINED[ENSEMBLE]["features"],
+        compression=zipfile.ZIP_DEFLATED,
+    )
+    for name, threshold in ((NETWORK, 0.62), (ENSEMBLE, 0.47)):
+        card = {"name": name, "operating_point": {"threshold": threshold}}
+        (root / PRETRAINED[name]["card"]).write_text(json.dumps(card))
+    return root
+
+
+@pytest.fixture
+def shipped_here(monkeypatch, folder):
+    monkeypatch.setattr(pretrained, "_resource", lambda file: folder / file)
+    return folder
+
+
+def _reference(folder, X):
+    from idc_sklearn import load_model
+
+    network = load_model(folder / PRETRAINED[NETWORK]["file"], device="cpu")
+    features = skops_io.load(
+        folder / PRETRAINED[ENSEMBLE]["features"],
+        trusted=list(pretrained.FEATURES_TYPES),
+    )
+    return network.predict_proba(X), features.predict_proba(X)
+
+
+def test_the_default_is_the_ensemble_and_every_entry_names_its_files():
+    assert DEFAULT_PRETRAINED == ENSEMBLE and DEFAULT_PRETRAINED in PRETRAINED
+    assert PRETRAINED[ENSEMBLE]["file"] == PRETRAINED[NETWORK]["file"]
+    assert set(PRETRAINED[ENSEMBLE]) == {"file", "features", "card", "description"}
+
+
+def test_the_network_predicts_at_its_chosen_threshold(shipped_here, data):
+    X, _, _ = data
+    model = load_pretrained(NETWORK, device="cpu")
+    assert isinstance(model, FixedThresholdClassifier)
+    assert model.threshold == 0.62 and model.classes_.tolist() == [0, 1]
+    net_proba, _ = _reference(shipped_here, X)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba, net_proba, atol=1e-6)
+    np.testing.assert_array_equal(model.predict(X), (proba[:, 1] >= 0.62).astype(int))
+
+
+def test_the_ensemble_averages_its_members_at_its_threshold(shipped_here, data):
+    X, _, _ = data
+    model = load_pretrained(device="cpu")
+    assert isinstance(model.estimator_, PatientVotingClassifier)
+    assert list(model.estimator_.named_estimators_) == ["mlbn", "features-hgb"]
+    net_proba, features_proba = _reference(shipped_here, X)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba, (net_proba + features_proba) / 2, atol=1e-6)
+    np.testing.assert_array_equal(model.predict(X), (proba[:, 1] >= 0.47).astype(int))
+    assert pretrained_card()["name"] == ENSEMBLE
+
+
+def test_refitting_a_frozen_model_keeps_the_shipped_weights(shipped_here, data):
+    X, y, _ = data
+    model = load_pretrained(device="cpu")
+    before = model.predict_proba(X)
+    # fit, and clone-then-fit as a grid search does, leave the members as shipped.
+    np.testing.assert_allclose(model.fit(X[:8], 1 - y[:8]).predict_proba(X), before)
+    np.testing.assert_allclose(clone(model).fit(X, y).predict_proba(X), before)
+    member = model.estimator_.named_estimators_["mlbn"]
+    assert isinstance(member, FrozenEstimator)
+
+
+def test_each_call_returns_an_independent_model(shipped_here):
+    a, b = load_pretrained(device="cpu"), load_pretrained(device="cpu")
+    net_a, net_b = patch_networks(a)[0], patch_networks(b)[0]
+    assert net_a is not net_b and net_a.module_ is not net_b.module_
+
+
+def test_patch_networks_finds_the_network_inside_the_wrappers(shipped_here):
+    model = load_pretrained(device="cpu")
+    (network,) = patch_networks(model)
+    assert network is model.estimator_.named_estimators_["mlbn"].estimator
+    assert patch_networks(load_pretrained(NETWORK, device="cpu"))[0].patch_shape == (
+        SHAPE
+    )
+    assert patch_networks(make_baseline("features-hgb")) == []
+
+
+def test_a_pipeline_file_naming_an_untrusted_type_is_refused(
+    shipped_here, data, tmp_path, monkeypatch
+):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, y, _ = data
+    # A function of numpy's: a type skops does not trust, that no shipped file holds.
+    foreign = make_pipeline(
+        FunctionTransformer(np.reshape, kw_args={"shape": (len(X), -1)}),
+        HistGradientBoostingClassifier(max_iter=2),
+    ).fit(X, y)
+    for file in shipped_here.iterdir():
+        (tmp_path / file.name).write_bytes(file.read_bytes())
+    skops_io.dump(foreign, tmp_path / PRETRAINED[ENSEMBLE]["features"])
+    monkeypatch.setattr(pretrained, "_resource", lambda file: tmp_path / file)
+    with pytest.raises(ValueError, match="may not hold: .*numpy"):
+        load_pretrained(device="cpu")
+
+
+def test_a_missing_pipeline_names_the_script_that_builds_it(
+    shipped_here, tmp_path, monkeypatch
+):
+    for file in shipped_here.iterdir():
+        if file.suffix != ".skops":
+            (tmp_path / file.name).write_bytes(file.read_bytes())
+    monkeypatch.setattr(pretrained, "_resource", lambda file: tmp_path / file)
+    with pytest.raises(FileNotFoundError, match="scripts/build/ship_cv_models.py"):
+        load_pretrained(device="cpu")
+
+
+def test_the_shipped_trusted_types_are_those_of_a_fitted_features_hgb(data):
+    # If scikit-learn renames an internal type, the shipped file no longer loads:
+    # this names the change.
+    X, y, _ = data
+    fitted = make_baseline("features-hgb", patch_shape=SHAPE, random_state=0)
+    found = skops_io.get_untrusted_types(data=skops_io.dumps(fitted.fit(X, y)))
+    assert sorted(found) == sorted(pretrained.FEATURES_TYPES)
+
+
+def test_cli_predict_calls_at_the_models_threshold(shipped_here, data, tmp_path):
+    X, _, _ = data
+    patches = tmp_path / "patches.npy"
+    np.save(patches, X)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", ENSEMBLE, str(patches), "--output", str(out), "-q"]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    expected = load_pretrained(device="cpu").predict(X)
+    np.testing.assert_array_equal(table["predicted"], expected)
+    np.testing.assert_array_equal(table["predicted"], table["proba"] >= 0.47)
