@@ -52,28 +52,28 @@ PRETRAINED = MappingProxyType(
                 ),
             }
         ),
-        "mlbn-small-ema": MappingProxyType(
+        "mlbn-small-all": MappingProxyType(
             {
-                "file": "mlbn-small-ema.safetensors",
-                "card": "mlbn-small-ema.json",
+                "file": "mlbn-small-all.safetensors",
+                "card": "mlbn-small-all.json",
                 "description": (
-                    "The small MLBN Inception network with an exponential moving "
-                    "average of its weights, trained with flips and rotations on "
-                    "every real patch of the 114 patients in ../shared that the "
-                    "Cruz-Roa split allows (its training and validation patients, "
-                    "and 3 outside it) for a fixed number of epochs; its recipe and "
-                    "threshold chosen by cross-validation by patient; none of the "
-                    "split's test patients was seen."
+                    "The small MLBN Inception network of mlbn-small's recipe, "
+                    "trained with flips and rotations on every real patch of the "
+                    "114 patients in ../shared that the Cruz-Roa split allows (its "
+                    "training and validation patients, and 3 outside it) for a "
+                    "fixed 6 epochs, no early stopping; its recipe and threshold "
+                    "chosen by cross-validation by patient; none of the split's "
+                    "test patients was seen."
                 ),
             }
         ),
         "mlbn-hgb": MappingProxyType(
             {
-                "file": "mlbn-small-ema.safetensors",
+                "file": "mlbn-small-all.safetensors",
                 "features": "features-hgb.skops",
                 "card": "mlbn-hgb.json",
                 "description": (
-                    "The mean of two models' probabilities of IDC: mlbn-small-ema's "
+                    "The mean of two models' probabilities of IDC: mlbn-small-all's "
                     "and features-hgb's (colour and texture features, binned, into "
                     "histogram gradient boosting), fitted on the same 114 patients' "
                     "patches; IDC above the threshold chosen by cross-validation by "
@@ -149,14 +149,14 @@ def load_pretrained(name: str | None = None, *, device="auto"):
         A key of :data:`PRETRAINED`; None loads :data:`DEFAULT_PRETRAINED`, the
         shipped model with the best out-of-fold balanced accuracy by patient.
 
-        - ``"mlbn-hgb"`` (the default): the mean of ``mlbn-small-ema``'s and a
+        - ``"mlbn-hgb"`` (the default): the mean of ``mlbn-small-all``'s and a
           handcrafted ``features-hgb`` pipeline's probabilities, IDC above the
           threshold chosen by cross-validation by patient.
-        - ``"mlbn-small-ema"``: the small MLBN Inception network
-          (:data:`idc_sklearn.PRESETS` ``["small"]``, 0.83 M parameters) with an
-          exponential moving average of its weights, trained on every patch of the
-          114 patients in ``../shared`` the Cruz-Roa split allows, with its
-          threshold chosen by cross-validation by patient.
+        - ``"mlbn-small-all"``: the small MLBN Inception network
+          (:data:`idc_sklearn.PRESETS` ``["small"]``, 0.83 M parameters) of
+          ``mlbn-small``'s recipe, trained on every patch of the 114 patients in
+          ``../shared`` the Cruz-Roa split allows for 6 epochs, with its threshold
+          chosen by cross-validation by patient.
         - ``"mlbn-small"``: the first shipped network, trained on 85 patients, its
           epoch chosen on the split's 29 validation patients; predicts at 0.5.
     device : str or torch.device, default="auto"

@@ -144,7 +144,7 @@ def test_all_shipped_files_together_stay_under_32_mb():
     assert sum(file.stat().st_size for file in files) <= 32 * 1024 * 1024
 
 
-@pytest.mark.parametrize("name", ["mlbn-small-ema", "mlbn-hgb"])
+@pytest.mark.parametrize("name", ["mlbn-small-all", "mlbn-hgb"])
 def test_the_cross_validated_cards_hold_their_threshold_and_scores(name):
     card = pretrained_card(name)
     threshold = card["operating_point"]["threshold"]
@@ -292,7 +292,7 @@ def test_cli_unknown_model_lists_the_pretrained_names(tmp_path):
     assert status == 1
     assert err == (
         "idc-sklearn predict: error: MODEL mlbn-huge does not exist, and is not the "
-        "name of a pretrained model (mlbn-hgb, mlbn-small, mlbn-small-ema)\n"
+        "name of a pretrained model (mlbn-hgb, mlbn-small, mlbn-small-all)\n"
     )
 
 
@@ -309,7 +309,7 @@ import numpy as np
 from idc_sklearn import load_pretrained
 
 X = np.full((3, 50, 50, 3), 200, np.uint8)
-for name in (None, "mlbn-small", "mlbn-small-ema"):
+for name in (None, "mlbn-small", "mlbn-small-all"):
     clf = load_pretrained(name, device="cpu")
     print(clf.classes_.tolist(), clf.predict_proba(X).shape, clf.predict(X).shape)
 """

@@ -34,7 +34,7 @@ from idc_sklearn.cli import main
 skops_io = pytest.importorskip("skops.io", reason="skops reads the shipped pipelines")
 
 SHAPE = (32, 32, 3)  # HOG's 16-pixel cells in 2x2 blocks need 32 pixels
-NETWORK, ENSEMBLE = "mlbn-small-ema", "mlbn-hgb"
+NETWORK, ENSEMBLE = "mlbn-small-all", "mlbn-hgb"
 
 
 @pytest.fixture(scope="module")
