@@ -86,6 +86,8 @@ _PUBLIC = {
     "SlideResult": "idc_sklearn.wholeslide",
     "ARCHIVE_MPP": "idc_sklearn.wholeslide",
     "write_slide": "idc_sklearn.wholeslide",
+    # the model directory of WSInfer and QuPath's WSInfer extension (TorchScript)
+    "export_wsinfer": "idc_sklearn.wsinfer",
     # saved models (safetensors, no pickle)
     "save_model": "idc_sklearn.persistence",
     "load_model": "idc_sklearn.persistence",
@@ -186,6 +188,7 @@ if TYPE_CHECKING:
         predict_slide,
         write_slide,
     )
+    from idc_sklearn.wsinfer import export_wsinfer
 
 
 __getattr__, __dir__ = lazy_namespace(__name__, _PUBLIC)

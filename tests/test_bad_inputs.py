@@ -255,6 +255,27 @@ def _slide_call(make_slide=_slide, estimator=None, **params):
     return call
 
 
+def _export(estimator=None, directory="model", **params):
+    """export_wsinfer of ``estimator()`` (the tiny fitted MLBN) into the folder."""
+
+    def call(tmp):
+        from idc_sklearn import export_wsinfer
+
+        model = _fitted_mlbn() if estimator is None else estimator()
+        return export_wsinfer(model, tmp / directory, **params)
+
+    return call
+
+
+def _stain_pipeline():
+    from sklearn.pipeline import Pipeline
+
+    from idc_sklearn import ReinhardNormalizer
+
+    steps = [("stain", ReinhardNormalizer(patch_shape=PATCH)), ("clf", _mlbn())]
+    return Pipeline(steps).fit(_patches(), Y)
+
+
 @dataclass(frozen=True)
 class Case:
     """A bad input, what detects it and the parts its message must hold."""
@@ -593,6 +614,24 @@ CASES = [
          _slide_call(mpp=-1.0), ValueError, "mpp", ("-1.0", "positive number")),
     Case("slide-min-tissue", "predict_slide", "`min_tissue` above 1",
          _slide_call(min_tissue=1.5), ValueError, "min_tissue", ("1.5", "[0, 1]")),
+    # --- WSInfer export ---
+    Case("wsinfer-handcrafted", "export_wsinfer", "a handcrafted baseline",
+         _export(lambda: make_baseline("color-logreg", patch_shape=PATCH).fit(
+             _patches(), Y)),
+         TypeError, "estimator", ("Pipeline ending in", "no TorchScript form")),
+    Case("wsinfer-unfitted", "export_wsinfer", "an `estimator` not fitted",
+         _export(_mlbn), NotFittedError, "estimator", ("not fitted",)),
+    Case("wsinfer-stain-step", "export_wsinfer", "a pipeline step that transforms "
+         "the patches before the network", _export(_stain_pipeline), ValueError,
+         "estimator", ("'stain'", "ReinhardNormalizer", "WSInfer runs the network")),
+    Case("wsinfer-class-names", "export_wsinfer", "`class_names` of one name for "
+         "two classes", _export(class_names=["IDC"]), ValueError, "class_names",
+         ("2 classes", "['IDC']")),
+    Case("wsinfer-directory", "export_wsinfer", "`directory` in a folder that does "
+         "not exist", _export(directory="nowhere/model"), FileNotFoundError,
+         "directory", ("nowhere", "does not exist")),
+    Case("wsinfer-target-mpp", "export_wsinfer", "`target_mpp` 0",
+         _export(target_mpp=0), ValueError, "target_mpp", ("got 0", "positive")),
     # --- the command line ---
     Case("cli-device", "idc-sklearn compare", "`--device tpu`",
          cli("compare", "--device", "tpu"), 2, "--device", ("'tpu'", "cuda:<index>")),
@@ -680,6 +719,9 @@ CASES = [
     Case("cli-heatmap-png", "idc-sklearn heatmap", "`--output` not a .png",
          cli("heatmap", "{tmp}/m", "--patient", "7", "-o", "{tmp}/s.jpg"), 2,
          "--output", ("s.jpg", "ending in .png")),
+    Case("cli-export-target-mpp", "idc-sklearn export", "`--target-mpp 0`",
+         cli("export", "mlbn-small", "{tmp}/model", "--target-mpp", "0"), 2,
+         "--target-mpp", ("expected a positive number",)),
     Case("cli-info-data", "idc-sklearn info", "`--data` a folder that does not exist",
          cli("info", "--data", "{tmp}/nowhere"), 1, "--data",
          ("nowhere", "does not exist")),

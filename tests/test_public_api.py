@@ -72,7 +72,7 @@ models = {name: make_baseline(name, patch_shape=(32, 32, 3)) for name in
           ("color-logreg", "features-rf")}
 compare_models(models, data.data, data.target, data.groups, cv=2, progress=False)
 for argv in (["--help"], *([c, "--help"] for c in
-             ("compare", "train", "predict", "heatmap", "info"))):
+             ("compare", "train", "predict", "heatmap", "export", "info"))):
     try:
         main(argv)
     except SystemExit:

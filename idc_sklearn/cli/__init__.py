@@ -1,11 +1,13 @@
-"""The ``idc-sklearn`` command line: compare, train, predict, heatmap, slide, info.
+"""The ``idc-sklearn`` command line: compare, train, predict, heatmap, slide, export,
+info.
 
 This module holds the parser and the dispatch; each command lives in a module of
 its own (``_compare``, ``_train``, ``_predict``, ``_heatmap``, ``_slide``,
-``_info``) with an ``add_parser(commands)`` and a ``run(parser, args, argv)``, and
-what they share in ``_common`` (argument types, :class:`CommandError`, messages,
-data loading), ``_models`` (the presets) and ``_saved_models`` (the saved or
-pretrained model that predict, heatmap and slide read and apply to patches).
+``_export``, ``_info``) with an ``add_parser(commands)`` and a ``run(parser,
+args, argv)``, and what they share in ``_common`` (argument types,
+:class:`CommandError`, messages, data loading), ``_models`` (the presets) and
+``_saved_models`` (the saved or pretrained model that predict, heatmap, slide and
+export read and apply to patches).
 Heavy modules (torch, the estimators, the data loaders) are imported inside
 ``run``, once the arguments are parsed, so ``--help`` and argument errors answer
 quickly.
@@ -24,13 +26,13 @@ import contextlib
 import os
 import sys
 
-from idc_sklearn.cli import _compare, _heatmap, _info, _predict, _slide, _train
+from idc_sklearn.cli import _compare, _export, _heatmap, _info, _predict, _slide, _train
 from idc_sklearn.cli._common import PROG, CommandError, warnings_as_lines
 
 __all__ = ["CommandError", "build_parser", "main"]
 
 # In the order --help lists them.
-COMMANDS = (_compare, _train, _predict, _heatmap, _slide, _info)
+COMMANDS = (_compare, _train, _predict, _heatmap, _slide, _export, _info)
 
 MAIN_EXAMPLES = """\
 examples:
@@ -39,6 +41,7 @@ examples:
   idc-sklearn predict mlbn.safetensors IDC_regular_ps50_idx5/ --output predictions.csv
   idc-sklearn heatmap mlbn.safetensors --data sample --patient 8863 --output slide.png
   idc-sklearn slide mlbn-small slide.svs --output idc_slides
+  idc-sklearn export mlbn-small mlbn-small-wsinfer
   idc-sklearn compare --n-patches 300
 
 Run 'idc-sklearn COMMAND --help' for a command's options."""
