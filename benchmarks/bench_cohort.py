@@ -13,8 +13,8 @@ and includes sending the model to the workers.
 
 Examples
 --------
-python benchmarks/bench_cohort.py                       # 8 slides of 30 x 30 tiles
-python benchmarks/bench_cohort.py --slides 8 --grid 40 --rounds 2 --local
+python benchmarks/bench_cohort.py                # 8 slides of 20 x 20 tiles, 2 rounds
+python benchmarks/bench_cohort.py --grid 40 --rounds 3 --local
 """
 
 from __future__ import annotations
@@ -85,9 +85,9 @@ def timed(model, slides, folder: Path, client) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slides", type=int, default=8)
-    parser.add_argument("--grid", type=int, default=30, help="tiles a side")
+    parser.add_argument("--grid", type=int, default=20, help="tiles a side")
     parser.add_argument("--mpp", type=float, default=1.0)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--local", action="store_true", help="also run here, without a cluster"
     )
@@ -113,8 +113,8 @@ def main(argv=None) -> None:
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
-                worker_dashboard_address=None,
+                dashboard_address=":0",
+                worker_dashboard_address=":0",
             )
             for n in (1, 2)
         }
