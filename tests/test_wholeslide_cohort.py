@@ -204,8 +204,10 @@ def test_a_rerun_skips_what_is_done_and_redoes_the_rest(
     assert not first["skipped"].any()
     before = {slide: _mtimes(tmp_path, slide) for slide in good}
 
+    loaded = client.run(loads)
     again = _run(model, good, tmp_path, client=client)
     assert again["skipped"].all() and (again["status"] == "done").all()
+    assert client.run(loads) == loaded  # nothing to do: the model was not sent
     assert {slide: _mtimes(tmp_path, slide) for slide in good} == before
     pd.testing.assert_frame_equal(
         again.drop(columns="skipped"), first.drop(columns="skipped")

@@ -170,7 +170,7 @@ def predict_slides(
                     progress=progress,
                 )
                 bar.update()
-        else:
+        elif jobs:  # where every slide is done already, no model is sent
             from idc_sklearn.wholeslide._cluster import run_on_cluster
 
             rows.update(

@@ -195,7 +195,9 @@ def check_options(
     target_mpp = check_positive(target_mpp, "target_mpp")
     min_tissue = check_fraction(min_tissue, "min_tissue")
     if tissue_threshold != "otsu":
-        check_fraction(tissue_threshold, "tissue_threshold", also="'otsu' or ")
+        tissue_threshold = check_fraction(
+            tissue_threshold, "tissue_threshold", also="'otsu' or "
+        )
     return {
         "column": column,
         "tile_px": tile_px,
