@@ -11,15 +11,15 @@ be compared exactly.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import TINY, make_patches, torch_threads
 from slide_fixtures import lay_out, needs_slides
+from worker_probes import CountedClassifier, class_name, loads, plugin_names
 
-from idc_sklearn import MLBNInceptionClassifier, predict_slide, predict_slides
+from idc_sklearn import predict_slide, predict_slides
 from idc_sklearn.cli import main
 
 OUTPUTS = [
@@ -29,32 +29,6 @@ OUTPUTS = [
     "regions.geojson",
     "summary.json",
 ]
-
-# The pids of the processes that unpickled a CountedClassifier: in a worker, its
-# own list.
-LOADS: list[int] = []
-
-
-class CountedClassifier(MLBNInceptionClassifier):
-    """The tiny network, counting in each process how often it is unpickled."""
-
-    def __setstate__(self, state):
-        LOADS.append(os.getpid())
-        super().__setstate__(state)
-
-
-def loads() -> int:
-    """Run on a worker (client.run): how often the model was unpickled there."""
-    return len(LOADS)
-
-
-def plugin_names(dask_worker) -> list[str]:
-    return sorted(dask_worker.plugins)
-
-
-def identity(model):
-    """Run on a worker with the model sent along with the task."""
-    return type(model).__name__
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +129,7 @@ def test_the_model_is_sent_once_to_each_worker(on_cluster, client, model):
     worker = next(iter(loaded))
     before = client.run(loads)[worker]
     for _ in range(2):
-        assert client.submit(identity, model, workers=[worker], pure=False).result()
+        assert client.submit(class_name, model, workers=[worker], pure=False).result()
     assert client.run(loads)[worker] - before == 2
 
 
