@@ -75,6 +75,8 @@ setup(
             *SLIDES,
         ],
         "slides": SLIDES,
+        # predict_slides and idc-sklearn slide --scheduler on a Dask cluster
+        "cluster": ["dask[distributed]>=2024.1", *SLIDES],
         "docs": [
             "sphinx>=7",
             "numpydoc>=1.6",

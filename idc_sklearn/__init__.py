@@ -83,6 +83,7 @@ _PUBLIC = {
     "plot_slide_prediction": "idc_sklearn.plotting",
     # whole-slide inference (OpenSlide or tiffslide: the "slides" extra)
     "predict_slide": "idc_sklearn.wholeslide",
+    "predict_slides": "idc_sklearn.wholeslide",
     "SlideResult": "idc_sklearn.wholeslide",
     "ARCHIVE_MPP": "idc_sklearn.wholeslide",
     "write_slide": "idc_sklearn.wholeslide",
@@ -186,6 +187,7 @@ if TYPE_CHECKING:
         ARCHIVE_MPP,
         SlideResult,
         predict_slide,
+        predict_slides,
         write_slide,
     )
     from idc_sklearn.wsinfer import export_wsinfer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 
@@ -39,6 +40,47 @@ def idc_sample_root() -> Path:
     if not IDC_SAMPLE.is_dir():
         pytest.skip(f"the real IDC sample is absent: {IDC_SAMPLE} does not exist")
     return IDC_SAMPLE
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch computes with ``n`` threads inside, as a Dask worker of one thread does:
+    the same float results (the thread count orders the sums in convolutions)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def distributed():
+    """dask.distributed (the dev and cluster extras), or the Dask tests skip."""
+    return pytest.importorskip(
+        "distributed", reason="dask.distributed is absent (the dev or cluster extra)"
+    )
+
+
+@pytest.fixture(scope="module")
+def dask_client(distributed):
+    """A client of a LocalCluster of two worker processes, one thread each.
+
+    One per test module (a few seconds, most of it the workers importing torch),
+    closed at its end. Processes, not threads, as on a real cluster: what a task
+    needs is pickled to its worker and back.
+    """
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            worker_dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
 
 
 def make_patches(n=80, size=16, n_patients=8, seed=0):

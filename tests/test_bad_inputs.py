@@ -267,6 +267,21 @@ def _export(estimator=None, directory="model", **params):
     return call
 
 
+def _slides_call(
+    slides=("a.svs",), output=lambda tmp: tmp / "out", estimator=None, **params
+):
+    """predict_slides refusing an argument, before any slide is read."""
+
+    def call(tmp):
+        from idc_sklearn import predict_slides
+
+        model = _fitted_mlbn() if estimator is None else estimator()
+        listed = slides if isinstance(slides, str) else [tmp / s for s in slides]
+        return predict_slides(model, listed, output(tmp), progress=False, **params)
+
+    return call
+
+
 def _stain_pipeline():
     from sklearn.pipeline import Pipeline
 
@@ -632,6 +647,23 @@ CASES = [
          "directory", ("nowhere", "does not exist")),
     Case("wsinfer-target-mpp", "export_wsinfer", "`target_mpp` 0",
          _export(target_mpp=0), ValueError, "target_mpp", ("got 0", "positive")),
+    Case("slides-empty", "predict_slides", "`slides` empty", _slides_call(()),
+         ValueError, "slides", ("is empty", "at least one")),
+    Case("slides-one-path", "predict_slides", "`slides` one path, not a list",
+         _slides_call("a.svs"), TypeError, "slides", ("[slide]", "got str")),
+    Case("slides-same-name", "predict_slides", "two `slides` of one file name",
+         _slides_call(("a.svs", "b/a.svs")), ValueError, "slides",
+         ("a.svs", "share a file name")),
+    Case("slides-output-file", "predict_slides", "`output_dir` a file",
+         _slides_call(output=_text), ValueError, "output_dir",
+         ("notes.txt", "expected a folder")),
+    Case("slides-client", "predict_slides", "`client` an address, not a Client",
+         _slides_call(client="tcp://head:8786"), TypeError, "client",
+         ("dask.distributed.Client", "got str")),
+    Case("slides-option", "predict_slides", "an option `predict_slide` lacks",
+         _slides_call(tile=50), TypeError, "predict_slide", ("'tile'", "min_tissue")),
+    Case("slides-unfitted", "predict_slides", "an `estimator` not fitted",
+         _slides_call(estimator=_mlbn), NotFittedError, "estimator", ("not fitted",)),
     # --- the command line ---
     Case("cli-device", "idc-sklearn compare", "`--device tpu`",
          cli("compare", "--device", "tpu"), 2, "--device", ("'tpu'", "cuda:<index>")),

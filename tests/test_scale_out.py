@@ -21,8 +21,7 @@ import joblib
 import numpy as np
 import pytest
 import sklearn
-import torch
-from conftest import REPO_ROOT, make_patches
+from conftest import REPO_ROOT, make_patches, torch_threads
 from conftest import TINY as TINY_NETWORK
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
@@ -35,14 +34,8 @@ from idc_sklearn import (
 
 
 # Dask and Accelerate are optional (the dev extra): each half of the module skips,
-# saying why, where its engine is absent, and the other half runs.
-@pytest.fixture(scope="module")
-def distributed():
-    return pytest.importorskip(
-        "distributed", reason="dask.distributed is absent (the dev extra)"
-    )
-
-
+# saying why, where its engine is absent, and the other half runs (the Dask
+# fixtures, distributed and dask_client, are conftest's).
 @pytest.fixture(scope="module")
 def accelerate():
     return pytest.importorskip(
@@ -57,17 +50,6 @@ GRID = {"lr": [1e-3, 1e-2]}
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int):
-    """The local run computes with the workers' thread count: same float results."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextlib.contextmanager
 def _metadata_routing():
     before = sklearn.get_config()["enable_metadata_routing"]
     sklearn.set_config(enable_metadata_routing=True)
@@ -75,21 +57,6 @@ def _metadata_routing():
         yield
     finally:
         sklearn.set_config(enable_metadata_routing=before)
-
-
-@pytest.fixture(scope="module")
-def client(distributed):
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            worker_dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster) as dask_client,
-    ):
-        yield dask_client
 
 
 def _search(estimator, X, y, groups, *, dask: bool):
@@ -103,18 +70,18 @@ def _search(estimator, X, y, groups, *, dask: bool):
         error_score="raise",
     )
     backend = joblib.parallel_backend("dask") if dask else contextlib.nullcontext()
-    with backend, _torch_threads(1):
+    with backend, torch_threads(1):
         return search.fit(X, y, groups=groups)
 
 
-def test_grid_search_on_dask_equals_the_local_run(client, distributed):
+def test_grid_search_on_dask_equals_the_local_run(dask_client, distributed):
     X, y, groups = make_patches(n=64)
     local = _search(MLBNInceptionClassifier(**TINY), X, y, groups, dask=False)
-    with distributed.get_task_stream(client) as tasks:
+    with distributed.get_task_stream(dask_client) as tasks:
         remote = _search(MLBNInceptionClassifier(**TINY), X, y, groups, dask=True)
     # The fits ran on the workers, pickled there and back.
     workers = {task["worker"] for task in tasks.data}
-    assert workers and workers <= set(client.ncores())
+    assert workers and workers <= set(dask_client.ncores())
 
     assert remote.cv_results_["params"] == local.cv_results_["params"]
     for key in local.cv_results_:
@@ -137,7 +104,7 @@ def _folds_keeping(patient, groups):
     ]
 
 
-def test_groups_reach_the_early_stopping_split_through_dask(client):
+def test_groups_reach_the_early_stopping_split_through_dask(dask_client):
     X, y, groups = make_patches(n=64)
     # Holding out patient p0 is only possible where groups reach the split.
     clf = MLBNInceptionClassifier(

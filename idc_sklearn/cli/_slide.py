@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import contextlib
 
 from idc_sklearn.cli._common import (
     CommandError,
@@ -20,6 +19,7 @@ examples:
   idc-sklearn slide mlbn-small slide.svs --output idc_slides
   idc-sklearn slide mlbn.safetensors slides/*.tif --output maps --threshold 0.6
   idc-sklearn slide mlbn-small scan.tif --mpp 0.25 --output maps --workers 2
+  idc-sklearn slide mlbn-small cohort/*.svs --output maps --scheduler tcp://head:8786
 
 written for each SLIDE, in DIR/<slide name>/:
   heatmap.png       the thumbnail with the IDC probability over the tissue
@@ -28,6 +28,8 @@ written for each SLIDE, in DIR/<slide name>/:
   regions.geojson   IDC regions, tiles above --threshold merged; QuPath: File >
                     Import objects
   summary.json      tissue and IDC areas (mm2), IDC fraction of tissue
+  manifest.json     written last: each file's size and CRC-32; a rerun skips the
+                    slides whose files it verifies, and redoes the others
 and DIR/slides.csv: one row per slide, its summary or its error."""
 
 
@@ -43,8 +45,11 @@ def add_parser(commands) -> None:
             "resolution, predict the tiles that hold tissue, and write the maps,\n"
             "regions and summary of each (idc_sklearn.predict_slide). A slide that\n"
             "fails is reported and the others are still done; the exit status is 1\n"
-            "if any failed. Needs the slides extra: pip install "
-            '"idc_sklearn[slides]".'
+            "if any failed. A rerun skips the slides already done (their files\n"
+            "checked), so an interrupted run resumes. With --scheduler, the slides\n"
+            "run as tasks on a Dask cluster, the model sent once to each worker\n"
+            "(idc_sklearn.predict_slides). Needs the slides extra: pip install "
+            '"idc_sklearn[slides]"; --scheduler also the cluster extra.'
         ),
         epilog=SLIDE_EXAMPLES,
     )
@@ -90,22 +95,24 @@ def add_parser(commands) -> None:
         "the model runs on the CPU, up to 4 on a GPU)",
     )
     add_inference(slide)
+    cohort = slide.add_argument_group("cohort")
+    cohort.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a Dask scheduler (tcp://host:8786): run the slides as tasks on its "
+        "workers, which must see the slides and DIR at the same paths (default: "
+        "here, one after another)",
+    )
+    cohort.add_argument(
+        "--redo",
+        action="store_true",
+        help="predict every slide again, even those whose files are complete",
+    )
     add_quiet(slide, "only errors are printed")
 
 
-def _write(result, folder: Path, threshold: float) -> dict:
-    folder.mkdir(exist_ok=True)
-    result.plot(threshold=threshold, path=folder / "heatmap.png")
-    result.save_probability_map(folder / "probability.tif")
-    result.save_tiles(folder / "tiles.csv")
-    result.to_geojson(folder / "regions.geojson", threshold=threshold)
-    summary = result.summary(threshold)
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
 def run(parser, args, argv) -> int:
-    """Run ``slide``: each slide predicted and written; the failures reported."""
+    """Run ``slide``: the slides through predict_slides; the failures reported."""
     for option, value in (
         ("--threshold", args.threshold),
         ("--min-tissue", args.min_tissue),
@@ -116,59 +123,80 @@ def run(parser, args, argv) -> int:
         if value is not None and not value > 0:
             parser.error(f"{option} {value}: expected a positive number")
     output = check_output("--output", args.output, folder=True)
-    names = [Path(s).name for s in args.slides]
-    if len(set(names)) != len(names):
-        raise CommandError(
-            "two SLIDEs share a file name; each is written to DIR/<slide name>/"
-        )
+    if args.scheduler is not None:
+        _needs_distributed()
     model = read_model(parser, args.model, args.device)
     from idc_sklearn.cli._saved_models import set_inference
 
     patch_shape = set_inference(model, args)
-    import pandas as pd
+    from idc_sklearn.wholeslide import predict_slides
 
-    from idc_sklearn.wholeslide import predict_slide
-
-    output.mkdir(exist_ok=True)
-    rows, failed = [], 0
-    for slide in args.slides:
-        say(args, f"{slide}:")
+    with _client(args.scheduler) as client:
         try:
-            result = predict_slide(
+            table = predict_slides(
                 model,
-                slide,
+                args.slides,
+                output,
+                client=client,
+                threshold=args.threshold,
+                resume=not args.redo,
+                progress=not args.quiet,
                 mpp=args.mpp,
                 target_mpp=args.target_mpp,
                 tile_size=patch_shape[0],
                 min_tissue=args.min_tissue,
                 num_workers="auto" if args.workers is None else args.workers,
-                progress=not args.quiet,
             )
-            summary = _write(result, output / Path(slide).name, args.threshold)
-        except Exception as exc:  # noqa: BLE001 - reported; the other slides go on
-            failed += 1
-            say_error(args, slide, exc)
-            rows.append({"slide": slide, "error": f"{type(exc).__name__}: {exc}"})
-            continue
-        rows.append({**summary, "error": ""})
-        say(
-            args,
-            f"  {summary['tiles']:,} tissue tiles, IDC {summary['idc_mm2']:.2f} of "
-            f"{summary['tissue_mm2']:.2f} mm2 ({summary['idc_fraction']:.1%}); wrote "
-            f"{output / Path(slide).name}/",
-        )
-    pd.DataFrame(rows).to_csv(output / "slides.csv", index=False)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    for row in table.itertuples():
+        if row.status == "failed":
+            say_error(args, row.slide, row.error)
+        else:
+            say(
+                args,
+                f"{row.slide}: {row.tiles:,} tissue tiles, IDC {row.idc_mm2:.2f} of "
+                f"{row.tissue_mm2:.2f} mm2 ({row.idc_fraction:.1%}); "
+                + ("done before, its files checked" if row.skipped else "wrote")
+                + f" {output / row.name}/",
+            )
+    failed = int((table["status"] == "failed").sum())
     say(
         args,
-        f"Done: {len(rows) - failed} of {len(rows)} slides; wrote "
+        f"Done: {len(table) - failed} of {len(table)} slides; wrote "
         f"{output / 'slides.csv'}.",
     )
     return 1 if failed else 0
 
 
-def say_error(args, slide: str, exc: Exception) -> None:
+def _needs_distributed() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise CommandError(
+            "--scheduler needs dask.distributed: pip install 'idc_sklearn[cluster]'"
+        ) from None
+
+
+@contextlib.contextmanager
+def _client(address: str | None):
+    """A Client of the scheduler at ``address``, closed at the end; None without."""
+    if address is None:
+        yield None
+        return
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise CommandError(f"--scheduler {address}: {exc}") from None
+    with client:
+        yield client
+
+
+def say_error(args, slide: str, error: str) -> None:
     import sys
 
     from idc_sklearn.cli._common import PROG
 
-    print(f"{PROG} slide: error: {slide}: {exc}", file=sys.stderr, flush=True)
+    print(f"{PROG} slide: error: {slide}: {error}", file=sys.stderr, flush=True)

@@ -12,6 +12,11 @@ It returns a :class:`SlideResult`: the tile table, the probability map, the slid
 summary, and the writers of the outputs (heatmap PNG, probability map, tile CSV,
 GeoJSON regions that QuPath imports as annotations).
 
+:func:`predict_slides` runs a cohort of slides, each into its own folder, here
+or as tasks on a Dask cluster (the model sent once to each worker), reports the
+slides that fail, resumes where outputs are complete and verified, and sums the
+cohort in ``slides.csv``.
+
 The slide readers are an optional extra: ``pip install "idc_sklearn[slides]"``.
 
 - ``_readers.py``: OpenSlide or tiffslide behind one reader; level and resolution.
@@ -21,6 +26,11 @@ The slide readers are an optional extra: ``pip install "idc_sklearn[slides]"``.
 - ``_result.py``: :class:`SlideResult` and the writers of its outputs.
 - ``_pipeline.py``: :func:`predict_slide`: validate, plan the grid, predict,
   assemble.
+- ``_cohort.py``: :func:`predict_slides`: a cohort, checked once, its table.
+- ``_outputs.py``: one slide of a cohort: predicted, written, its manifest
+  checked on a rerun.
+- ``_cluster.py``: the slides as Dask tasks, the model in a worker plugin
+  (imports ``distributed``, only where a client is given).
 - ``_writer.py``: :func:`write_slide`, an image as a pyramidal TIFF.
 - ``_arguments.py``: the argument checks all of them share.
 
@@ -29,8 +39,15 @@ arrays; :meth:`SlideResult.plot` passes it the result's. ``plotting/`` never imp
 this package.
 """
 
+from idc_sklearn.wholeslide._cohort import predict_slides
 from idc_sklearn.wholeslide._pipeline import ARCHIVE_MPP, predict_slide
 from idc_sklearn.wholeslide._result import SlideResult
 from idc_sklearn.wholeslide._writer import write_slide
 
-__all__ = ["ARCHIVE_MPP", "SlideResult", "predict_slide", "write_slide"]
+__all__ = [
+    "ARCHIVE_MPP",
+    "SlideResult",
+    "predict_slide",
+    "predict_slides",
+    "write_slide",
+]

@@ -166,9 +166,14 @@ class _Request:
     backend: str
 
 
-def _validate(
+def _validate(estimator, slide, **options) -> _Request:
+    """Every argument checked before the slide is opened, the estimator first."""
+    checked = check_options(estimator, **options)
+    return _Request(path=check_slide_path(slide), **checked)
+
+
+def check_options(
     estimator,
-    slide,
     *,
     mpp,
     target_mpp,
@@ -179,28 +184,32 @@ def _validate(
     batch_size,
     num_workers,
     backend,
-) -> _Request:
-    """Every argument checked before the slide is opened, the estimator first."""
+) -> dict:
+    """predict_slide's arguments but the slide, checked, as its request's fields.
+
+    :func:`~idc_sklearn.wholeslide.predict_slides` checks a cohort's options with
+    it once, before any slide is read.
+    """
     column, tile_px = check_estimator(estimator, tile_size)
-    path = check_slide_path(slide)
     mpp = check_positive(mpp, "mpp", none=True)
     target_mpp = check_positive(target_mpp, "target_mpp")
     min_tissue = check_fraction(min_tissue, "min_tissue")
     if tissue_threshold != "otsu":
-        check_fraction(tissue_threshold, "tissue_threshold", also="'otsu' or ")
-    return _Request(
-        path=path,
-        column=column,
-        tile_px=tile_px,
-        mpp=mpp,
-        target_mpp=target_mpp,
-        min_tissue=min_tissue,
-        tissue_threshold=tissue_threshold,
-        origin=check_origin(origin),
-        batch_size=check_count(batch_size, "batch_size", 1),
-        num_workers=check_count(num_workers, "num_workers", 0, auto=True),
-        backend=check_backend(backend),
-    )
+        tissue_threshold = check_fraction(
+            tissue_threshold, "tissue_threshold", also="'otsu' or "
+        )
+    return {
+        "column": column,
+        "tile_px": tile_px,
+        "mpp": mpp,
+        "target_mpp": target_mpp,
+        "min_tissue": min_tissue,
+        "tissue_threshold": tissue_threshold,
+        "origin": check_origin(origin),
+        "batch_size": check_count(batch_size, "batch_size", 1),
+        "num_workers": check_count(num_workers, "num_workers", 0, auto=True),
+        "backend": check_backend(backend),
+    }
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,15 @@ import pandas as pd
 
 from idc_sklearn._checks import check_fraction, check_output_path
 
+# What SlideResult.save writes into a slide's folder, in this order.
+OUTPUT_FILES = (
+    "heatmap.png",
+    "probability.tif",
+    "tiles.csv",
+    "regions.geojson",
+    "summary.json",
+)
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SlideResult:
@@ -199,6 +208,44 @@ class SlideResult:
             1e4 / (s * m) for s, m in zip(self.stride, self.mpp, strict=True)
         )
         tifffile.imwrite(path, data, resolution=resolution, resolutionunit="CENTIMETER")
+
+    def save(self, folder, *, threshold: float = 0.5) -> list[Path]:
+        """Write every output of the slide into ``folder``, as ``idc-sklearn slide``.
+
+        ``heatmap.png`` (:meth:`plot`, the regions outlined), ``probability.tif``
+        (:meth:`save_probability_map`), ``tiles.csv`` (:meth:`save_tiles`),
+        ``regions.geojson`` (:meth:`to_geojson`) and ``summary.json``
+        (:meth:`summary`), each at ``threshold``.
+
+        Parameters
+        ----------
+        folder : str or path-like
+            Made where it does not exist; its parent must.
+        threshold : float, default=0.5
+            A tile is IDC where its probability exceeds this.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written, in the order of ``OUTPUT_FILES``.
+        """
+        threshold = check_fraction(threshold, "threshold")
+        folder = check_output_path(
+            folder,
+            "folder",
+            expected="a str or path-like",
+            no_folder="{name}={path!r}: its parent {folder!r} does not exist.",
+        )
+        folder.mkdir(exist_ok=True)
+        heatmap, probability, tiles, regions, summary = (
+            folder / name for name in OUTPUT_FILES
+        )
+        self.plot(threshold=threshold, path=heatmap)
+        self.save_probability_map(probability)
+        self.save_tiles(tiles)
+        self.to_geojson(regions, threshold=threshold)
+        summary.write_text(json.dumps(self.summary(threshold), indent=2) + "\n")
+        return [folder / name for name in OUTPUT_FILES]
 
     def plot(self, *, threshold=None, ax=None, path=None, **kwargs):
         """The thumbnail with the IDC probability over the tissue.
