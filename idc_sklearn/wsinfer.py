@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from idc_sklearn._checks import check_path, final_step
+from idc_sklearn._checks import check_output_path, final_step
 from idc_sklearn._files import atomic_write
 from idc_sklearn._forward import fold_batchnorm, mean_of_views
 from idc_sklearn.wholeslide import ARCHIVE_MPP
@@ -296,14 +296,13 @@ def export_wsinfer(
     final = _check_estimator(estimator)
     names = _class_names(final.classes_, class_names)
     target_mpp = check_positive(target_mpp, "target_mpp")
-    directory = check_path(directory, "directory")
+    directory = check_output_path(
+        directory,
+        "directory",
+        no_folder="{name}={path!r}: its parent folder {folder!r} does not exist.",
+    )
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"directory={str(directory)!r} is a file; expected a folder.")
-    if not directory.parent.is_dir():
-        raise FileNotFoundError(
-            f"directory={str(directory)!r}: its parent folder "
-            f"{str(directory.parent)!r} does not exist."
-        )
     config = wsinfer_config(final, names, target_mpp)
     traced = wsinfer_module(final)
     directory.mkdir(exist_ok=True)
