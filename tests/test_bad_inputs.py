@@ -597,7 +597,7 @@ CASES = [
          ("is a folder", "whole-slide image file")),
     Case("slide-renamed", "predict_slide", "`slide` a PNG renamed `.svs`",
          _slide_call(_renamed_png), ValueError, "slide",
-         ("scan.svs", "PNG image of 64 x 64 pixels", "expected a whole-slide image"),
+         ("scan.svs", "PNG image of 64 x 64 pixels, not the .svs", "expected a whole"),
          needs=READERS),
     Case("slide-truncated", "predict_slide", "`slide` a copy cut short",
          _slide_call(_truncated), ValueError, "slide",

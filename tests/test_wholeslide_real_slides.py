@@ -227,7 +227,7 @@ def bad_slides(tmp_path):
         "missing": (tmp_path / "missing.svs", FileNotFoundError, "does not exist"),
         "cut-cmu": (cut[CMU], ValueError, r"is cut short: the file holds 1,745,059"),
         "cut-tcga": (cut[TCGA], ValueError, r"is cut short: the file holds 3,511,632"),
-        "png": (png, ValueError, r"PNG image of 80 x 64 pixels .*whatever its name"),
+        "png": (png, ValueError, r"PNG image of 80 x 64 pixels, not the \.svs its"),
         "text": (text, ValueError, r"no image format, it begins b'not a sl'"),
     }
 

@@ -169,10 +169,11 @@ def describe_file(path: str) -> str:
         with open(path, "rb") as file:
             head = file.read(8)
         return f"the file ({size:,} bytes) is no image format, it begins {head!r}"
-    return (
-        f"the file is a {kind} image of {width} x {height} pixels ({size:,} bytes), "
-        "whatever its name"
-    )
+    described = f"the file is a {kind} image of {width} x {height} pixels"
+    suffix = os.path.splitext(path)[1].lower()
+    if Image.registered_extensions().get(suffix) != kind:
+        described += f", not the {suffix or 'slide'} its name says"
+    return f"{described} ({size:,} bytes)"
 
 
 def refuse_truncated(path: str) -> None:
@@ -203,8 +204,8 @@ def refuse_truncated(path: str) -> None:
             (next_ifd,) = struct.unpack(
                 tif.tiff.offsetformat, tif.filehandle.read(tif.tiff.offsetsize)
             )
-    except (tifffile.TiffFileError, OSError, struct.error):
-        return  # not a TIFF: the readers' own errors say what it is
+    except Exception:  # noqa: BLE001 - not a TIFF, or too broken to measure:
+        return  # the readers' own errors say what it is
     finally:
         log.setLevel(level)
     end = max([next_ifd, *ends])
