@@ -241,6 +241,22 @@ def _text(tmp: Path) -> Path:
     return path
 
 
+def _renamed_png(tmp: Path) -> Path:
+    from PIL import Image
+
+    path = tmp / "scan.svs"
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(path, format="PNG")
+    return path
+
+
+def _truncated(tmp: Path) -> Path:
+    """A slide of which an interrupted copy kept the first half."""
+    whole = _slide(tmp).read_bytes()
+    path = tmp / "copied.tif"
+    path.write_bytes(whole[: len(whole) // 2])
+    return path
+
+
 # A case that reads a slide needs a reader: OpenSlide or tiffslide.
 READERS = ("openslide", "tiffslide")
 
@@ -612,6 +628,16 @@ CASES = [
     Case("slide-not-a-slide", "predict_slide", "`slide` a text file",
          _slide_call(_text), ValueError, "slide",
          ("notes.txt", "not a whole-slide image", "OpenSlide"), needs=READERS),
+    Case("slide-folder", "predict_slide", "`slide` a folder",
+         _slide_call(lambda tmp: tmp), ValueError, "slide",
+         ("is a folder", "whole-slide image file")),
+    Case("slide-renamed", "predict_slide", "`slide` a PNG renamed `.svs`",
+         _slide_call(_renamed_png), ValueError, "slide",
+         ("scan.svs", "PNG image of 64 x 64 pixels, not the .svs", "expected a whole"),
+         needs=READERS),
+    Case("slide-truncated", "predict_slide", "`slide` a copy cut short",
+         _slide_call(_truncated), ValueError, "slide",
+         ("copied.tif", "cut short", "copy it again"), needs=READERS),
     Case("slide-no-mpp", "predict_slide", "a slide without resolution, no `mpp`",
          _slide_call(_no_resolution), ValueError, "mpp",
          ("records no resolution", "microns per pixel"), needs=READERS),

@@ -47,6 +47,18 @@ def test_slide_command_checks_its_options(tmp_path, capsys):
         == 2
     )
     assert "--threshold 2.0: expected a number in [0, 1]" in capsys.readouterr().err
+    for value in ("li", "1.5"):
+        assert (
+            main(
+                ["slide", "mlbn-small", "a.svs", "-o", str(tmp_path)]
+                + ["--tissue-threshold", value]
+            )
+            == 2
+        )
+        assert (
+            f"--tissue-threshold {value}: expected 'otsu' or a number in [0, 1]"
+            in capsys.readouterr().err
+        )
     file = tmp_path / "file"
     file.write_text("")
     assert main(["slide", "mlbn-small", "a.svs", "-o", str(file)]) == 1

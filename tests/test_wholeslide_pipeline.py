@@ -25,8 +25,9 @@ def test_probabilities_equal_predict_proba_on_the_same_patches(patient, slide, m
     assert result.mpp == (4.0, 4.0) and result.stride == (50.0, 50.0)
     index = tile_index(result, x, y)
     found = index >= 0
-    # Most patches are tissue; whitish ones fall under min_tissue.
-    assert found.mean() > 0.8
+    # Nearly every patch is tissue (98%: 957 of 975); Otsu's threshold, the
+    # default before, kept 82%. The few left out are nearly white.
+    assert found.mean() > 0.95
     expected = model.predict_proba(patches[found])[:, 1]
     np.testing.assert_allclose(
         result.tiles["probability"].to_numpy()[index[found]], expected, atol=1e-6

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, SHARED_DATA
+from slide_fixtures import needs_slides
 
 from idc_sklearn import predict_slide
 from idc_sklearn.wholeslide._tiling import TileGrid
@@ -11,6 +15,11 @@ from idc_sklearn.wholeslide._tissue import saturation, tile_fractions, tissue_ma
 
 # The fixtures: patient, slide, cheap.
 pytest_plugins = ["slide_fixtures"]
+
+TRAINVAL = SHARED_DATA / "idc_trainval"
+# Three patients of scripts/experiments/tissue_coverage.py's draw whose fat and
+# pale stroma Otsu's threshold dropped most (docs/wholeslide.md has all 24).
+COVERAGE_PATIENTS = ["10254", "10258", "12911"]
 
 
 def test_saturation_is_zero_on_grey_white_and_black():
@@ -38,6 +47,17 @@ def test_otsu_splits_stain_from_glass_and_never_falls_below_the_floor():
     assert threshold == 0.9 and not mask.any()
 
 
+def test_the_default_threshold_keeps_pale_tissue_and_leaves_glass_out():
+    # Glass of the real slides (saturation under 0.035), fat (pink membranes
+    # between white cells, about 0.06 on a thumbnail), and stroma.
+    glass, fat, stroma = (236, 238, 243), (240, 224, 232), (220, 150, 190)
+    thumb = np.array([[glass, fat, stroma]], np.uint8)
+    mask, threshold = tissue_mask(thumb)
+    assert threshold == 0.05 and mask.tolist() == [[False, True, True]]
+    # Otsu's split of the same slide falls between fat and stroma.
+    assert tissue_mask(thumb, "otsu")[0].tolist() == [[False, False, True]]
+
+
 def test_tile_fractions_count_the_mask_under_each_tile():
     rng = np.random.default_rng(0)
     mask = rng.random((40, 60)) < 0.3
@@ -63,3 +83,35 @@ def test_background_tiles_are_never_predicted(patient, slide, cheap):
         result.probability_map.size - len(result.tiles)
     )
     assert (result.tiles["tissue"] >= 0.25).all()
+
+
+@pytest.fixture(scope="module")
+def tissue_coverage():
+    """scripts/experiments/tissue_coverage.py and the patches of its patients."""
+    needs_slides()
+    if not TRAINVAL.is_dir():
+        pytest.skip(f"the real IDC patches are absent: {TRAINVAL} does not exist")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(REPO_ROOT / "scripts" / "experiments"))
+        module = importlib.import_module("tissue_coverage")
+    data, frame = module.load_patients(TRAINVAL, cache=None, patients=COVERAGE_PATIENTS)
+    return module, data, frame
+
+
+def test_the_default_mask_keeps_the_archive_tissue(tissue_coverage):
+    module, data, frame = tissue_coverage
+    table = module.measure(data, frame, COVERAGE_PATIENTS).set_index("patient")
+    assert table["patches"].tolist() == [175, 150, 215]
+    assert table["idc_patches"].tolist() == [12, 58, 32]
+    # Pinned: 155, 138 and 203 patches of their slides are tiles; give or take
+    # a patch for the resampling of another Pillow.
+    np.testing.assert_allclose(table["covered"], [155, 138, 203], atol=2)
+    np.testing.assert_allclose(table["idc_covered"], [11, 58, 32], atol=1)
+    assert (table["background_tiles"] == 0).all()
+    total = module.totals(table)
+    assert total["idc_share"] >= 0.98 and total["share"] >= 0.9
+    # Otsu's threshold, the default before, left out 44% of these patches.
+    before = module.totals(
+        module.measure(data, frame, COVERAGE_PATIENTS, tissue_threshold="otsu")
+    )
+    assert before["share"] < 0.6 and before["idc_share"] < total["idc_share"]

@@ -80,6 +80,13 @@ def add_parser(commands) -> None:
         help="least tissue fraction of a tile to predict it (default: 0.25)",
     )
     group.add_argument(
+        "--tissue-threshold",
+        default="0.05",
+        metavar="S",
+        help="saturation above which a thumbnail pixel is tissue, or 'otsu' to pick "
+        "it per slide, for glass tinted above 0.05 (default: 0.05)",
+    )
+    group.add_argument(
         "--threshold",
         type=float,
         default=0.5,
@@ -119,6 +126,7 @@ def run(parser, args, argv) -> int:
     ):
         if not 0 <= value <= 1:
             parser.error(f"{option} {value}: expected a number in [0, 1]")
+    tissue_threshold = _tissue_threshold(parser, args.tissue_threshold)
     for option, value in (("--mpp", args.mpp), ("--target-mpp", args.target_mpp)):
         if value is not None and not value > 0:
             parser.error(f"{option} {value}: expected a positive number")
@@ -145,6 +153,7 @@ def run(parser, args, argv) -> int:
                 target_mpp=args.target_mpp,
                 tile_size=patch_shape[0],
                 min_tissue=args.min_tissue,
+                tissue_threshold=tissue_threshold,
                 num_workers="auto" if args.workers is None else args.workers,
             )
         except ValueError as exc:
@@ -192,6 +201,21 @@ def _client(address: str | None):
         raise CommandError(f"--scheduler {address}: {exc}") from None
     with client:
         yield client
+
+
+def _tissue_threshold(parser, text: str):
+    """``--tissue-threshold``: "otsu", or a number in [0, 1]."""
+    if text == "otsu":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1:
+        parser.error(
+            f"--tissue-threshold {text}: expected 'otsu' or a number in [0, 1]"
+        )
+    return value
 
 
 def say_error(args, slide: str, error: str) -> None:

@@ -53,7 +53,15 @@ def check_slide_path(slide) -> str:
         )
     path = Path(slide).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"slide={str(slide)!r} does not exist.")
+        raise FileNotFoundError(
+            f"slide={str(slide)!r} does not exist; expected the path of a "
+            "whole-slide image file."
+        )
+    if path.is_dir():
+        raise ValueError(
+            f"slide={str(slide)!r} is a folder; expected a whole-slide image file "
+            "(for MIRAX, the .mrxs file beside the folder)."
+        )
     return str(path)
 
 

@@ -31,7 +31,7 @@ from idc_sklearn.wholeslide._tiling import (
     level_size,
     predict_tiles,
 )
-from idc_sklearn.wholeslide._tissue import Tissue, find_tissue
+from idc_sklearn.wholeslide._tissue import TISSUE_SATURATION, Tissue, find_tissue
 
 # The archive's patches: slides scanned at 40x (about 0.25 um per pixel) and
 # downsampled 16:1 by the authors, so one patch pixel spans about 4 um.
@@ -46,7 +46,7 @@ def predict_slide(
     target_mpp: float = ARCHIVE_MPP,
     tile_size: int | None = None,
     min_tissue: float = 0.25,
-    tissue_threshold="otsu",
+    tissue_threshold=TISSUE_SATURATION,
     origin=(0, 0),
     batch_size: int = 256,
     num_workers: int | str = "auto",
@@ -58,7 +58,7 @@ def predict_slide(
     The slide is cut into a grid of square, non-overlapping tiles of the
     estimator's patch size at ``target_mpp`` microns per pixel (the archive's 50x50
     patches span about 200 um at about 4 um per pixel). Tissue is found on a
-    thumbnail (Otsu's threshold on the saturation, scikit-image); tiles with at
+    thumbnail (its saturation above ``tissue_threshold``); tiles with at
     least ``min_tissue`` of tissue are read at the pyramid level nearest the
     target resolution, resized to it where the levels do not match, and predicted
     in batches through ``estimator.predict_proba``, so the estimator's device,
@@ -86,9 +86,12 @@ def predict_slide(
         refused.
     min_tissue : float, default=0.25
         The least fraction of tissue a tile must hold to be predicted.
-    tissue_threshold : "otsu" or float, default="otsu"
-        The saturation (0 to 1) above which a thumbnail pixel is tissue; "otsu"
-        picks it per slide (at least 0.05).
+    tissue_threshold : float or "otsu", default=0.05
+        The saturation (0 to 1) above which a thumbnail pixel is tissue. 0.05
+        keeps the archive's fat and pale stroma and leaves the glass of real
+        scanner slides out (``docs/wholeslide.md``); "otsu" picks it per slide
+        with Otsu's method (scikit-image; at least 0.05), for a slide whose glass
+        is tinted above 0.05.
     origin : (float, float), default=(0, 0)
         The level-0 pixel of the tile grid's top-left corner (the archive's
         patches sit at ``x, y = 1, 1`` modulo 50, for instance).

@@ -7,12 +7,20 @@ resolution, the level to read a downsample at, and RGB regions over white.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import struct
 import warnings
 
 import numpy as np
 
 EXTRA = 'pip install "idc_sklearn[slides]"'
+# What a slide file is expected to be, for the errors.
+EXPECTED = (
+    "expected a whole-slide image (Aperio .svs, a tiled pyramidal TIFF, or any "
+    "other format OpenSlide reads)"
+)
 
 
 def _float_or_none(value) -> float | None:
@@ -63,7 +71,8 @@ class SlideReader:
         if None in self.mpp:
             raise ValueError(
                 f"slide={self.path!r} records no resolution (microns per pixel); pass "
-                "mpp=, the slide's level-0 microns per pixel."
+                "mpp=, the slide's level-0 microns per pixel (--mpp on the command "
+                "line)."
             )
         return self.mpp
 
@@ -97,10 +106,14 @@ class SlideReader:
 def open_slide(path: str, backend: str, *, stacklevel: int = 1) -> SlideReader:
     """Open ``path`` with ``backend``; "auto" tries OpenSlide, then tiffslide.
 
+    A TIFF cut short (an interrupted copy) is refused before tiffslide opens it:
+    tiffslide would read the levels that are left and no error would say so.
     ``stacklevel`` places the fallback's warning: 1 at the caller of this
     function, 2 at its caller, and so on.
     """
     if backend != "auto":
+        if backend == "tiffslide":
+            refuse_truncated(path)
         try:
             return SlideReader(path, backend)
         except ImportError as exc:
@@ -108,11 +121,15 @@ def open_slide(path: str, backend: str, *, stacklevel: int = 1) -> SlideReader:
                 f"backend={backend!r} needs the {backend} package: {EXTRA}"
             ) from exc
         except Exception as exc:  # noqa: BLE001 - each reader has its own errors
+            refuse_truncated(path)
             raise ValueError(
-                f"slide={path!r} is not a whole-slide image that {backend} reads: {exc}"
+                f"slide={path!r} is not a whole-slide image that {backend} reads: "
+                f"{describe_file(path)}; {EXPECTED} ({backend}: {exc})."
             ) from exc
     reasons = []
     for name in ("openslide", "tiffslide"):
+        if name == "tiffslide":
+            refuse_truncated(path)
         try:
             reader = SlideReader(path, name)
         except ImportError:
@@ -134,5 +151,67 @@ def open_slide(path: str, backend: str, *, stacklevel: int = 1) -> SlideReader:
         )
     raise ValueError(
         f"slide={path!r} is not a whole-slide image that OpenSlide or tiffslide "
-        f"reads ({'; '.join(reasons)})."
+        f"reads: {describe_file(path)}; {EXPECTED} ({'; '.join(reasons)})."
     )
+
+
+def describe_file(path: str) -> str:
+    """What a file that no slide reader opens is, in words, for the error."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            kind, (width, height) = image.format, image.size
+    except (UnidentifiedImageError, OSError):
+        with open(path, "rb") as file:
+            head = file.read(8)
+        return f"the file ({size:,} bytes) is no image format, it begins {head!r}"
+    described = f"the file is a {kind} image of {width} x {height} pixels"
+    suffix = os.path.splitext(path)[1].lower()
+    if Image.registered_extensions().get(suffix) != kind:
+        described += f", not the {suffix or 'slide'} its name says"
+    return f"{described} ({size:,} bytes)"
+
+
+def refuse_truncated(path: str) -> None:
+    """Raise where a TIFF-based slide (.svs, .tif, .ndpi, ...) is cut short: its
+    image directories or tiles point past the end of the file."""
+    try:
+        import tifffile
+    except ImportError:  # tiffslide needs it: without it, nothing to check
+        return
+    size = os.path.getsize(path)
+    # tifffile logs each directory past the end as an error of its own; the
+    # error below says it once, in words.
+    log = logging.getLogger("tifffile")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        with tifffile.TiffFile(path) as tif:
+            ends = [
+                int(offset) + int(count)
+                for page in tif.pages
+                for offset, count in zip(
+                    page.dataoffsets, page.databytecounts, strict=True
+                )
+            ]
+            # The offset of the directory after the last one tifffile could read:
+            # 0 where the chain ends, past the end where the file was cut.
+            tif.filehandle.seek(tif.pages.next_page_offset)
+            (next_ifd,) = struct.unpack(
+                tif.tiff.offsetformat, tif.filehandle.read(tif.tiff.offsetsize)
+            )
+    except Exception:  # noqa: BLE001 - not a TIFF, or too broken to measure:
+        return  # the readers' own errors say what it is
+    finally:
+        log.setLevel(level)
+    end = max([next_ifd, *ends])
+    if end > size:
+        raise ValueError(
+            f"slide={path!r} is cut short: the file holds {size:,} bytes but its "
+            f"TIFF structure points to byte {end:,} (an interrupted copy or "
+            "download?); expected the whole file: copy it again."
+        )

@@ -149,10 +149,14 @@ class SlideResult:
         threshold = check_fraction(threshold, "threshold")
         path = check_output_path(path, "path", (".geojson", ".json"), optional=True)
         idc = self.tiles[self.tiles["probability"] > threshold]
-        x = idc["x"].to_numpy(float)
-        y = idc["y"].to_numpy(float)
-        sx, sy = self.stride
-        boxes = shapely.box(x, y, x + sx, y + sy)
+        # Each box from the grid's edges, not from the tiles' rounded corners: with
+        # a stride that is not a whole number of pixels (400.8 at 0.499 um), boxes
+        # from the corners overlap or leave slits of a fraction of a pixel, and a
+        # region of adjacent tiles falls apart into several.
+        (ox, oy), (sx, sy) = self.origin, self.stride
+        col, row = idc["col"].to_numpy(float), idc["row"].to_numpy(float)
+        x, y = ox + col * sx, oy + row * sy
+        boxes = shapely.box(x, y, ox + (col + 1) * sx, oy + (row + 1) * sy)
         merged = shapely.union_all(boxes) if len(boxes) else shapely.Polygon()
         polygons = list(getattr(merged, "geoms", [merged]))
         cx, cy = x + sx / 2, y + sy / 2
