@@ -81,7 +81,10 @@ def test_each_call_returns_a_fresh_independent_estimator(shipped, sample):
 
 
 def test_unknown_name_is_a_value_error_naming_it_and_the_choices():
-    with pytest.raises(ValueError, match=r"name='mlbn-huge' .*available: mlbn-small"):
+    with pytest.raises(
+        ValueError,
+        match=r"name='mlbn-huge' .*available: mlbn-hgb, mlbn-small, mlbn-small-all",
+    ):
         load_pretrained("mlbn-huge")
     with pytest.raises(ValueError, match=r"name='nope'.*mlbn-small"):
         pretrained_card("nope")
