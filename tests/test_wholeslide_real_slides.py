@@ -180,7 +180,7 @@ def test_the_command_line_writes_both_slides(model, tmp_path, capsys):
     # CMU slide is still done.
     assert main(["slide", str(model_path), str(CMU), str(TCGA), *options]) == 1
     error = capsys.readouterr().err
-    assert f"{TCGA}: slide=" in error and "--mpp" in error
+    assert f"{TCGA}: ValueError: slide=" in error and "--mpp" in error
     table = pd.read_csv(out / "slides.csv")
     assert table["error"].isna().tolist() == [True, False]
     assert "records no resolution" in table.loc[1, "error"]
@@ -261,7 +261,9 @@ def test_the_command_line_reports_each_bad_slide_in_one_line(
     for line, path, (_, _, match) in zip(
         errors, paths, bad_slides.values(), strict=True
     ):
-        assert line.startswith(f"idc-sklearn slide: error: {path}: slide=")
+        # Each line: the slide, then the exception's type and message.
+        head = rf"idc-sklearn slide: error: {re.escape(path)}: \w+: slide="
+        assert re.match(head, line), line
         assert re.search(match, line), line
     table = pd.read_csv(tmp_path / "out" / "slides.csv")
     assert table["error"].isna().tolist() == [False] * len(paths) + [True]
