@@ -78,6 +78,7 @@ def _check_outputs(out, models, n_patches, n_folds, split_ids=None, report=True)
     return (out / "comparison.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.end_to_end
 def test_compare_end_to_end_writes_every_file(tmp_path, capsys):
     out = tmp_path / "results"
     argv = [*TINY, "--models", "mlbn-inception", "color-logreg", "--out", str(out)]
@@ -201,6 +202,7 @@ def _write_archive(root: Path, patients: list[str]) -> None:
             Image.fromarray(patches[i % len(patches)]).save(folder / name)
 
 
+@pytest.mark.end_to_end
 def test_paper_preset_on_the_paper_split_end_to_end(tmp_path, monkeypatch, capsys):
     if not (REPO_ROOT / PAPER_SPLIT).is_dir():
         pytest.skip(f"the paper's split is absent: {REPO_ROOT / PAPER_SPLIT}")

@@ -200,6 +200,7 @@ class _FirstStep(Callback):
             }
 
 
+@pytest.mark.end_to_end
 def test_fine_tuning_goes_on_from_the_shipped_weights(shipped, sample):
     X_all, y_all, _ = sample
     rng = np.random.default_rng(1)
