@@ -9,6 +9,16 @@ import importlib.util
 
 import pytest
 
+# A module that imports an optional dependency at its top cannot even be imported
+# for its doctests where that dependency is absent. _cluster.py (dask.distributed,
+# the cluster extra) has no examples; its tests, tests/test_wholeslide_cohort.py,
+# skip with the reason.
+collect_ignore = (
+    []
+    if importlib.util.find_spec("distributed")
+    else ["idc_sklearn/wholeslide/_cluster.py"]
+)
+
 
 def imported_modules(source: str) -> set[str]:
     """The top-level modules the ``import`` statements of ``source`` name."""
