@@ -146,6 +146,19 @@ def final_step(estimator):
     return steps[-1][1] if isinstance(steps, list) and steps else estimator
 
 
+def decision_threshold(estimator) -> float:
+    """The probability above which ``estimator`` calls the positive class.
+
+    A model wrapped in a fixed threshold
+    (:class:`~sklearn.model_selection.FixedThresholdClassifier`, as
+    :func:`~idc_sklearn.load_pretrained` returns a model whose threshold was chosen
+    by cross-validation) has its own; any other model calls the likelier class,
+    which for two classes is 0.5.
+    """
+    threshold = getattr(estimator, "threshold", None)
+    return float(threshold) if isinstance(threshold, float) else 0.5
+
+
 def patch_networks(estimator) -> list:
     """The library's fitted networks inside ``estimator``, in order.
 

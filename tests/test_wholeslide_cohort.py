@@ -204,6 +204,27 @@ def test_a_rerun_skips_what_is_done_and_redoes_the_rest(
     assert _run(model, good, tmp_path, threshold=0.6)["skipped"].all()
 
 
+def test_the_default_threshold_is_the_models_own(model, local, slides, tmp_path):
+    """A model wrapped in a fixed threshold (as load_pretrained returns the models
+    chosen by cross-validation) is summed at it; any other at 0.5."""
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    plain, out = local
+    assert (plain["threshold"] == 0.5).all()
+    tiles = pd.read_csv(out / slides[0][0].name / "tiles.csv")
+    threshold = float(np.quantile(tiles["probability"], 0.3))
+    wrapped = FixedThresholdClassifier(FrozenEstimator(model), threshold=threshold)
+    wrapped.fit(*make_patches(n=8)[:2])
+    table = _run(wrapped, slides[0][:1], tmp_path)
+    assert table.loc[0, "threshold"] == threshold
+    assert table.loc[0, "idc_tiles"] == int((tiles["probability"] > threshold).sum())
+    assert table.loc[0, "idc_tiles"] != plain.loc[0, "idc_tiles"]
+    # An explicit threshold still wins.
+    again = _run(wrapped, slides[0][:1], tmp_path / "again", threshold=0.5)
+    assert again.loc[0, "idc_tiles"] == plain.loc[0, "idc_tiles"]
+
+
 def test_the_command_line_runs_on_the_scheduler(slides, client, tmp_path, capsys):
     out = tmp_path / "maps"
     argv = ["slide", "mlbn-small", *map(str, slides[0]), str(slides[1])]

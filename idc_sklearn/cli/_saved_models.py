@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from idc_sklearn._checks import final_step, patch_networks
+from idc_sklearn._checks import decision_threshold, final_step, patch_networks
 from idc_sklearn.cli._common import (
     CommandError,
     check_device,
@@ -120,9 +120,8 @@ def predicted_classes(model, proba):
     ``threshold`` where it has one (a pretrained model chosen by
     cross-validation), else the likelier class."""
     classes = final_step(model).classes_
-    threshold = getattr(model, "threshold", None)
-    if isinstance(threshold, float):
-        return classes[(proba[:, 1] >= threshold).astype(int)]
+    if isinstance(getattr(model, "threshold", None), float):
+        return classes[(proba[:, 1] >= decision_threshold(model)).astype(int)]
     return classes[proba.argmax(axis=1)]
 
 

@@ -89,10 +89,11 @@ def add_parser(commands) -> None:
     group.add_argument(
         "--threshold",
         type=float,
-        default=0.5,
+        default=None,
         metavar="P",
         help="IDC where the probability exceeds this, for the regions and the "
-        "summary (default: 0.5)",
+        "summary (default: the model's own, chosen by cross-validation for "
+        "mlbn-hgb and mlbn-small-all; 0.5 for other models)",
     )
     group.add_argument(
         "--workers",
@@ -124,7 +125,7 @@ def run(parser, args, argv) -> int:
         ("--threshold", args.threshold),
         ("--min-tissue", args.min_tissue),
     ):
-        if not 0 <= value <= 1:
+        if value is not None and not 0 <= value <= 1:
             parser.error(f"{option} {value}: expected a number in [0, 1]")
     tissue_threshold = _tissue_threshold(parser, args.tissue_threshold)
     for option, value in (("--mpp", args.mpp), ("--target-mpp", args.target_mpp)):

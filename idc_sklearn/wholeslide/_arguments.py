@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from idc_sklearn._checks import final_step
+from idc_sklearn._checks import final_step, patch_networks
 
 BACKENDS = ("auto", "openslide", "tiffslide")
 
@@ -107,7 +107,12 @@ def check_estimator(estimator, tile_size) -> tuple[int, int]:
     final = final_step(estimator)
     classes = list(getattr(final, "classes_", [0, 1]))
     column = classes.index(1) if 1 in classes else len(classes) - 1
-    return column, _tile_side(getattr(final, "patch_shape", None), tile_size)
+    shape = getattr(final, "patch_shape", None)
+    if shape is None:
+        # A wrapper (a fixed threshold, an ensemble): the shape its network takes.
+        networks = patch_networks(estimator)
+        shape = networks[0].patch_shape if networks else None
+    return column, _tile_side(shape, tile_size)
 
 
 def _tile_side(shape, tile_size) -> int:

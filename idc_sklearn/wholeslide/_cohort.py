@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from idc_sklearn._checks import check_fraction, check_output_path, check_path
+from idc_sklearn._checks import (
+    check_fraction,
+    check_output_path,
+    check_path,
+    decision_threshold,
+)
 from idc_sklearn._files import atomic_write
 from idc_sklearn.wholeslide._outputs import run_slide, verified_row
 from idc_sklearn.wholeslide._pipeline import check_options, predict_slide
@@ -54,7 +59,7 @@ def predict_slides(
     output_dir,
     *,
     client=None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     resume: bool = True,
     progress: bool = True,
     **options,
@@ -90,9 +95,11 @@ def predict_slides(
         The folder to write; made where it does not exist, its parent must.
     client : distributed.Client, default=None
         Run the slides on this client's cluster; None runs them here.
-    threshold : float, default=0.5
+    threshold : float, default=None
         A tile is IDC where its probability exceeds this, for the regions, the
-        heatmap's outlines and the summary.
+        heatmap's outlines and the summary. None takes the estimator's own: the
+        threshold chosen by cross-validation for a pretrained model that has one
+        (``load_pretrained()``'s default model), else 0.5.
     resume : bool, default=True
         Skip the slides whose outputs are complete and verified; False redoes
         every slide.
@@ -209,6 +216,8 @@ def _check(estimator, slides, output_dir, client, threshold, resume, progress, o
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"output_dir={str(folder)!r} is a file; expected a folder.")
     _check_client(client)
+    if threshold is None:
+        threshold = decision_threshold(estimator)
     threshold = check_fraction(threshold, "threshold")
     for name, value in (("resume", resume), ("progress", progress)):
         if not isinstance(value, bool):
