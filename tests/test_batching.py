@@ -171,3 +171,35 @@ def test_last_batch_of_one_is_dropped_not_fatal():
     clf = tiny(resample=None, train_split=None, batch_size=11, max_epochs=1)
     clf.fit(X, y)
     assert clf.history[-1, "train_batch_count"] == 3
+
+
+@pytest.mark.parametrize("augment", [None, "dihedral"])
+def test_training_convolutions_run_channels_last(data, augment):
+    """Every convolution of a training step, augmented or not, gets and gives
+    channels-last activations: on an AMX Xeon a training step with channels-first
+    activations ran 1.5x to 1.9x slower (benchmarks.md, "The widths on a CPU")."""
+    X, y, _ = data
+    layouts = []
+
+    def record(module, inputs, output):
+        if module.training:
+            layouts.append(
+                (
+                    inputs[0].is_contiguous(memory_format=torch.channels_last),
+                    output.is_contiguous(memory_format=torch.channels_last),
+                )
+            )
+
+    # Reductions of at least 2 channels: a 1-channel tensor is both layouts at
+    # once, and the convolution after it may take either.
+    clf = tiny(filters=(8, 8), max_epochs=1, augment=augment, train_split=None)
+    clf.initialize()
+    convolutions = [m for m in clf.module_.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks = [m.register_forward_hook(record) for m in convolutions]
+    try:
+        clf.partial_fit(X[:16], y[:16])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(layouts) >= len(convolutions)
+    assert all(given and made for given, made in layouts), layouts
