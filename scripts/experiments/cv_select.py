@@ -87,6 +87,8 @@ LEVERS = {
     "every-patch": {"cap": None, "more": True},
 }
 REFERENCE, BASE_RUN = "features-hgb", "base"
+#: The final table's CNNs (split_cv.py), for the ensemble of every architecture.
+ARCHITECTURES = (BASE_RUN, "inception-no-mlbn", "cruz-roa-cnn", "janowczyk-cnn")
 # gpu_width.py's runs: one width each, trained on a lent GPU (gpu-<width>).
 GPU_PREFIX = "gpu-"
 
@@ -353,6 +355,20 @@ def ensembles(pooled: dict) -> dict:
                 stacked(fold, y, [p, hgb]),
                 groups,
             )
+        # Many members: every architecture of the final table, and every lever's
+        # network of this seed, each averaged with features-hgb.
+        for name, members in (
+            ("cnns & hgb (mean)", (*ARCHITECTURES, REFERENCE)),
+            ("base & hgb & rf (mean)", (BASE_RUN, REFERENCE, "features-rf")),
+            (
+                "every network & hgb (mean)",
+                (*(m for m in networks if _is_network(m)), REFERENCE),
+            ),
+        ):
+            present = [m for m in members if (m, seed) in pooled]
+            if len(present) == len(members) and len(members) > 2:
+                mean = np.mean([pooled[m, seed][2] for m in members], axis=0)
+                made[name, seed] = (fold, y, mean, groups)
     for net in networks:
         if all((net, s) in pooled for s in seeds) and len(seeds) > 1:
             fold, y, _, groups = pooled[net, seeds[0]]
