@@ -387,6 +387,12 @@ def ensembles(pooled: dict) -> dict:
     return made
 
 
+def _in_forest(model: str) -> bool:
+    """The forest plot's rows: each model and its mean with features-hgb, at 0.5
+    (the table holds the variants: stacked, +tta, seeds averaged, thresholds)."""
+    return not any(part in model for part in (" @ ", "stacked", "+tta", "seeds"))
+
+
 def _is_network(model: str) -> bool:
     """A single network's run (not its +tta scores, nor an ensemble)."""
     gpu = model.startswith(GPU_PREFIX) and " " not in model and "+" not in model
@@ -433,7 +439,7 @@ def _table(pooled: dict, figures: Path | None = None) -> str:
                 f"{result['difference']:+.3f} "
                 f"[{result['low']:+.3f}, {result['high']:+.3f}]"
             )
-            if against == REFERENCE:
+            if against == REFERENCE and _in_forest(model):
                 # The forest plot reads reference minus model: a model that
                 # leads features-hgb lies below 0, in red.
                 forest.append(
