@@ -14,6 +14,7 @@ numpy, scikit-learn and ``patches.py`` only: no torch.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,17 +147,20 @@ def final_step(estimator):
     return steps[-1][1] if isinstance(steps, list) and steps else estimator
 
 
-def decision_threshold(estimator) -> float:
-    """The probability above which ``estimator`` calls the positive class.
+def decision_threshold(estimator) -> float | None:
+    """The probability from which ``estimator``'s ``predict`` calls the positive
+    class, where it has a threshold of its own; None where it calls the likelier
+    class (0.5 for two classes).
 
     A model wrapped in a fixed threshold
     (:class:`~sklearn.model_selection.FixedThresholdClassifier`, as
     :func:`~idc_sklearn.load_pretrained` returns a model whose threshold was chosen
-    by cross-validation) has its own; any other model calls the likelier class,
-    which for two classes is 0.5.
+    by cross-validation) has its own.
     """
     threshold = getattr(estimator, "threshold", None)
-    return float(threshold) if isinstance(threshold, float) else 0.5
+    if isinstance(threshold, numbers.Real) and not isinstance(threshold, bool):
+        return float(threshold)
+    return None
 
 
 def patch_networks(estimator) -> list:

@@ -120,8 +120,9 @@ def predicted_classes(model, proba):
     ``threshold`` where it has one (a pretrained model chosen by
     cross-validation), else the likelier class."""
     classes = final_step(model).classes_
-    if isinstance(getattr(model, "threshold", None), float):
-        return classes[(proba[:, 1] >= decision_threshold(model)).astype(int)]
+    threshold = decision_threshold(model)
+    if threshold is not None:
+        return classes[(proba[:, 1] >= threshold).astype(int)]
     return classes[proba.argmax(axis=1)]
 
 

@@ -217,7 +217,8 @@ def _check(estimator, slides, output_dir, client, threshold, resume, progress, o
         raise ValueError(f"output_dir={str(folder)!r} is a file; expected a folder.")
     _check_client(client)
     if threshold is None:
-        threshold = decision_threshold(estimator)
+        own = decision_threshold(estimator)
+        threshold = 0.5 if own is None else own
     threshold = check_fraction(threshold, "threshold")
     for name, value in (("resume", resume), ("progress", progress)):
         if not isinstance(value, bool):
