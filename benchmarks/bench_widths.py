@@ -29,6 +29,7 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+from bench_training import _data
 
 from idc_sklearn import PRESETS, MLBNInceptionClassifier
 
@@ -45,12 +46,6 @@ KINDS = {
     "concatenation": ("aten::cat",),
     "dense": ("addmm", "aten::mm"),
 }
-
-
-def _data(n: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    X = rng.integers(0, 256, size=(n, 50, 50, 3), dtype=np.uint8)
-    return X, rng.integers(0, 2, size=n)
 
 
 def _model(preset: str) -> MLBNInceptionClassifier:
