@@ -54,12 +54,14 @@ from idc_sklearn import (
     MLBNInceptionClassifier,
     WeightAveraging,
     load_idc,
+    make_baseline,
     paired_bootstrap,
     plot_paired_differences,
 )
 
 EPOCHS = 10
 CAP = 60
+REFERENCE, BASE_RUN = "features-hgb", "base"
 # The final table's MLBN recipe (split_cv.RECIPE): the paper's, plus flips.
 BASE = {**SMALL, "augment": "dihedral"}
 
@@ -85,15 +87,26 @@ LEVERS = {
     # idc_trainval_more patches of the training patients).
     "cap-150": {"cap": 150},
     "every-patch": {"cap": None, "more": True},
+    # The reference on the same data as each data lever: its network against
+    # features-hgb trained on the same patches, not only on the capped ones.
+    "features-hgb-cap-150": {"cap": 150, "baseline": REFERENCE},
+    "features-hgb-every-patch": {"cap": None, "more": True, "baseline": REFERENCE},
 }
-REFERENCE, BASE_RUN = "features-hgb", "base"
+#: Each data lever's network with features-hgb on the same training patches.
+SAME_DATA = {
+    "cap-150": "features-hgb-cap-150",
+    "every-patch": "features-hgb-every-patch",
+}
 #: The final table's CNNs (split_cv.py), for the ensemble of every architecture.
 ARCHITECTURES = (BASE_RUN, "inception-no-mlbn", "cruz-roa-cnn", "janowczyk-cnn")
 # gpu_width.py's runs: one width each, trained on a lent GPU (gpu-<width>).
 GPU_PREFIX = "gpu-"
 
 
-def build(lever: dict, seed: int, checkpoint_dir: Path) -> MLBNInceptionClassifier:
+def build(lever: dict, seed: int, checkpoint_dir: Path):
+    """The lever's model: the MLBN network, or the handcrafted baseline it names."""
+    if "baseline" in lever:
+        return make_baseline(lever["baseline"], random_state=seed)
     return MLBNInceptionClassifier(
         **{**BASE, **lever.get("params", {})},
         max_epochs=EPOCHS,
@@ -140,18 +153,22 @@ def run(args) -> None:
                 tag = f"s{seed}-f{fold}"
                 model = build(lever, seed, Path(args.checkpoints) / f"{name}-{tag}")
                 start = time.perf_counter()
-                model.fit(X_fit, y_fit, groups=g_fit)
+                if "baseline" in lever:
+                    model.fit(X_fit, y_fit)
+                else:
+                    model.fit(X_fit, y_fit, groups=g_fit)
                 fit_s = time.perf_counter() - start
                 proba = model.predict_proba(X[test])[:, 1]
-                proba_tta = model.set_params(tta=True).predict_proba(X[test])[:, 1]
+                saved = {"proba": proba.astype(np.float32)}
+                if "baseline" not in lever:
+                    tta = model.set_params(tta=True).predict_proba(X[test])[:, 1]
+                    saved["proba_tta"] = tta.astype(np.float32)
                 np.savez_compressed(
                     out / "predictions" / f"{name}-{tag}.npz",
-                    proba=proba.astype(np.float32),
-                    proba_tta=proba_tta.astype(np.float32),
+                    **saved,
                     y=y[test],
                     groups=groups[test],
                 )
-                valid = model.history[:, "valid_bacc"]
                 record = {
                     "model": name,
                     "seed": seed,
@@ -160,19 +177,24 @@ def run(args) -> None:
                     "epochs": EPOCHS,
                     "train_patches": len(y_fit),
                     "test_patches": len(test),
-                    "best_epoch": int(np.argmax(valid)) + 1,
-                    "inner_valid_bacc": float(np.max(valid)),
                     "fit_s": round(fit_s, 1),
                     "test": scores(y[test], proba, groups[test]),
-                    "test_tta": scores(y[test], proba_tta, groups[test]),
                     "machine": machine(),
                 }
+                if "baseline" not in lever:
+                    valid = model.history[:, "valid_bacc"]
+                    record["best_epoch"] = int(np.argmax(valid)) + 1
+                    record["inner_valid_bacc"] = float(np.max(valid))
+                    record["test_tta"] = scores(
+                        y[test], saved["proba_tta"], groups[test]
+                    )
                 with open(log, "a") as f:
                     f.write(json.dumps(record) + "\n")
+                tta = record.get("test_tta", {}).get("balanced_accuracy")
                 print(
-                    f"{name} {tag}: bacc {record['test']['balanced_accuracy']:.3f} "
-                    f"(tta {record['test_tta']['balanced_accuracy']:.3f}), "
-                    f"{fit_s / 60:.1f} min",
+                    f"{name} {tag}: bacc {record['test']['balanced_accuracy']:.3f}"
+                    + ("" if tta is None else f" (tta {tta:.3f})")
+                    + f", {fit_s / 60:.1f} min",
                     flush=True,
                 )
 
@@ -217,7 +239,10 @@ def _prediction_files(out: Path, reuse: Path, subset: str | None = None) -> dict
             / "predictions"
             / f"{record['model']}-s{record['seed']}-f{record['fold']}.npz"
         )
-        for suffix, key in (("", "proba"), ("+tta", "proba_tta")):
+        suffixes = (("", "proba"), ("+tta", "proba_tta"))
+        if "baseline" in LEVERS.get(record["model"], {}):
+            suffixes = suffixes[:1]  # a baseline has no test-time augmentation
+        for suffix, key in suffixes:
             found.setdefault((record["model"] + suffix, record["seed"]), {})[
                 record["fold"]
             ] = (path, key)
@@ -369,6 +394,12 @@ def ensembles(pooled: dict) -> dict:
             if len(present) == len(members) and len(members) > 2:
                 mean = np.mean([pooled[m, seed][2] for m in members], axis=0)
                 made[name, seed] = (fold, y, mean, groups)
+        # A data lever against features-hgb on the same training patches.
+        for net, same in SAME_DATA.items():
+            for name in (net, f"{net}+tta"):
+                if (name, seed) in pooled and (same, seed) in pooled:
+                    mean = (pooled[name, seed][2] + pooled[same, seed][2]) / 2
+                    made[f"{name} & {same} (mean)", seed] = (fold, y, mean, groups)
     for net in networks:
         if all((net, s) in pooled for s in seeds) and len(seeds) > 1:
             fold, y, _, groups = pooled[net, seeds[0]]
@@ -396,7 +427,8 @@ def _in_forest(model: str) -> bool:
 def _is_network(model: str) -> bool:
     """A single network's run (not its +tta scores, nor an ensemble)."""
     gpu = model.startswith(GPU_PREFIX) and " " not in model and "+" not in model
-    return model == BASE_RUN or model in LEVERS or gpu
+    lever = model in LEVERS and "baseline" not in LEVERS[model]
+    return model == BASE_RUN or lever or gpu
 
 
 def table(out: Path, reuse: Path, figures: Path | None = None) -> str:

@@ -1,0 +1,87 @@
+"""cv_select.py's same-data reference: features-hgb trained on every patch, beside
+the every-patch network, pooled and averaged on synthetic scores (no training)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import Pipeline
+
+from idc_sklearn import MLBNInceptionClassifier, make_idc_patches
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "scripts" / "experiments"
+SAME = "features-hgb-every-patch"
+
+
+@pytest.fixture(scope="module")
+def cv_select():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(EXPERIMENTS))
+        yield importlib.import_module("cv_select")
+
+
+@pytest.mark.parametrize("net", ["cap-150", "every-patch"])
+def test_baseline_lever_builds_the_baseline(cv_select, tmp_path, net):
+    lever = cv_select.LEVERS[cv_select.SAME_DATA[net]]
+    data = {k: v for k, v in lever.items() if k != "baseline"}
+    assert data == cv_select.LEVERS[net]  # the network's training patches
+    model = cv_select.build(lever, 3, tmp_path)
+    assert isinstance(model, Pipeline)
+    assert model.get_params()["clf__random_state"] == 3
+    network = cv_select.build(cv_select.LEVERS[net], 3, tmp_path)
+    assert isinstance(network, MLBNInceptionClassifier)
+    assert not cv_select._is_network(cv_select.SAME_DATA[net])
+    assert cv_select._is_network(net)
+
+
+def test_same_data_mean_is_pooled(cv_select, tmp_path):
+    data = make_idc_patches(n_patients=10, patches_per_patient=12, random_state=0)
+    y, groups = data.target, np.asarray(data.groups).astype(str)
+    reuse, out = tmp_path / "split_cv", tmp_path / "cv_select"
+    for folder in (reuse, out):
+        (folder / "predictions").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for k, (_, test) in enumerate(GroupKFold(5).split(y, y, groups)):
+        common = {"y": y[test], "groups": groups[test]}
+        np.savez(
+            reuse / "predictions" / f"features-hgb-s0-f{k}-c60.npz",
+            proba=rng.random(len(test)),
+            **common,
+        )
+        np.savez(
+            out / "predictions" / f"every-patch-s0-f{k}.npz",
+            proba=rng.random(len(test)),
+            proba_tta=rng.random(len(test)),
+            **common,
+        )
+        np.savez(  # a baseline saves no test-time augmentation
+            out / "predictions" / f"{SAME}-s0-f{k}.npz",
+            proba=rng.random(len(test)),
+            **common,
+        )
+        with open(reuse / "folds.jsonl", "a") as f:
+            f.write(json.dumps({"model": "features-hgb", "seed": 0, "fold": k}) + "\n")
+        with open(out / "folds.jsonl", "a") as f:
+            for model in ("every-patch", SAME):
+                f.write(json.dumps({"model": model, "seed": 0, "fold": k}) + "\n")
+    pooled = cv_select.pooled_predictions(out, reuse)
+    assert set(pooled) == {
+        ("features-hgb", 0),
+        ("every-patch", 0),
+        ("every-patch+tta", 0),
+        (SAME, 0),
+    }
+    made = cv_select.ensembles(pooled)
+    for net in ("every-patch", "every-patch+tta"):
+        _, y_mean, mean, g_mean = made[f"{net} & {SAME} (mean)", 0]
+        assert np.array_equal(g_mean, pooled[SAME, 0][3])
+        expected = (pooled[net, 0][2] + pooled[SAME, 0][2]) / 2
+        np.testing.assert_allclose(mean, expected)
+    assert (f"{SAME} & hgb (mean)", 0) not in made  # not a network
+    text = cv_select._table(pooled)
+    assert f"every-patch & {SAME} (mean)" in text
