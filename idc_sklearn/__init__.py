@@ -68,6 +68,9 @@ _PUBLIC = {
     # ensembles split by patient (sklearn's stacking and voting; no torch)
     "PatientStackingClassifier": "idc_sklearn.ensemble",
     "PatientVotingClassifier": "idc_sklearn.ensemble",
+    # each patient's own IDC share in the predictions (label shift; no torch)
+    "PatientPriorClassifier": "idc_sklearn.prior_shift",
+    "adapt_to_patients": "idc_sklearn.prior_shift",
     "write_html_report": "idc_sklearn.html_report",
     # figures (matplotlib; no torch)
     "plot_comparison": "idc_sklearn.plotting",
@@ -180,6 +183,7 @@ if TYPE_CHECKING:
         load_pretrained,
         pretrained_card,
     )
+    from idc_sklearn.prior_shift import PatientPriorClassifier, adapt_to_patients
     from idc_sklearn.resampling import EpochResampler, PatchResampler
     from idc_sklearn.split import PatientValidSplit
     from idc_sklearn.stain import MacenkoNormalizer, ReinhardNormalizer

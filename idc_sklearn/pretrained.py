@@ -77,7 +77,25 @@ PRETRAINED = MappingProxyType(
                     "and features-hgb's (colour and texture features, binned, into "
                     "histogram gradient boosting), fitted on the same 114 patients' "
                     "patches; IDC above the threshold chosen by cross-validation by "
-                    "patient. The best shipped model by cross-validation."
+                    "patient. The best shipped model by cross-validation for "
+                    "patches scored alone."
+                ),
+            }
+        ),
+        "mlbn-hgb-patient": MappingProxyType(
+            {
+                "file": "mlbn-small-all.safetensors",
+                "features": "features-hgb.skops",
+                "card": "mlbn-hgb-patient.json",
+                "description": (
+                    "mlbn-hgb, adapted to each patient's own share of IDC when "
+                    "predict and predict_proba are given the patients "
+                    "(groups=...): the share estimated from the patient's patches "
+                    "by EM (Saerens et al. 2002) with a prior of pseudo-patches "
+                    "chosen by cross-validation by patient, the probabilities "
+                    "re-weighted to it, IDC above 0.5. Without groups, mlbn-hgb "
+                    "exactly. The best shipped model by cross-validation when "
+                    "every patch of a patient is scored together."
                 ),
             }
         ),
@@ -246,10 +264,31 @@ def load_pretrained(name: str | None = None, *, device="auto"):
     members = [("mlbn", network)]
     if "features" in entry:
         members.append(("features-hgb", _load_features(name, entry["features"])))
-    threshold = (pretrained_card(name).get("operating_point") or {}).get("threshold")
+    card = pretrained_card(name)
+    threshold = (card.get("operating_point") or {}).get("threshold")
     if len(members) == 1 and threshold is None:
         return network
-    return _frozen(members, 0.5 if threshold is None else threshold)
+    model = _frozen(members, 0.5 if threshold is None else threshold)
+    if "per_patient" in card:
+        return _per_patient(model, card["per_patient"], network)
+    return model
+
+
+def _per_patient(model, prior: dict, network):
+    """``model``, frozen, in a :class:`~idc_sklearn.PatientPriorClassifier` of the
+    card's ``per_patient`` strength and training share."""
+    import numpy as np
+    from sklearn.frozen import FrozenEstimator
+
+    from idc_sklearn.prior_shift import PatientPriorClassifier
+
+    wrapped = PatientPriorClassifier(
+        FrozenEstimator(model),
+        train_prior=prior["train_prior"],
+        strength=float(prior["strength"]),
+    )
+    blank = np.zeros((2, *network.patch_shape), dtype=np.uint8)
+    return wrapped.fit(blank, np.asarray(network.classes_))
 
 
 def _load_features(name: str, file: str):

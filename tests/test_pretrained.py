@@ -83,7 +83,10 @@ def test_each_call_returns_a_fresh_independent_estimator(shipped, sample):
 def test_unknown_name_is_a_value_error_naming_it_and_the_choices():
     with pytest.raises(
         ValueError,
-        match=r"name='mlbn-huge' .*available: mlbn-hgb, mlbn-small, mlbn-small-all",
+        match=(
+            r"name='mlbn-huge' .*available: "
+            r"mlbn-hgb, mlbn-hgb-patient, mlbn-small, mlbn-small-all"
+        ),
     ):
         load_pretrained("mlbn-huge")
     with pytest.raises(ValueError, match=r"name='nope'.*mlbn-small"):
@@ -165,6 +168,26 @@ def test_the_cross_validated_cards_hold_their_threshold_and_scores(name):
         data = _file(name, "features").read_bytes()
         assert member["sha256"] == hashlib.sha256(data).hexdigest()
         assert card["members"]["mlbn"]["sha256"] == card["sha256"]
+
+
+def test_the_per_patient_card_holds_its_strength_and_scores():
+    card = pretrained_card("mlbn-hgb-patient")
+    prior = card["per_patient"]
+    assert prior["train_prior"] == 0.5 and 0 <= prior["strength"] < float("inf")
+    model = load_pretrained("mlbn-hgb-patient", device="cpu")
+    assert model.strength == prior["strength"]
+    assert model.estimator.estimator.threshold == card["operating_point"]["threshold"]
+    cv = card["cross_validation"]
+    assert cv["patients"] == 111 and cv["run"].endswith(" per patient")
+    for seed in cv["seeds"].values():
+        low, high = seed["lead_over_features-hgb_95"]
+        assert low <= seed["lead_over_features-hgb"] <= high
+        assert len(seed["strengths_by_fold"]) == 5
+    # What predict does without the patients is mlbn-hgb's, figures included.
+    assert (
+        card["cross_validation_without_patients"]
+        == (pretrained_card("mlbn-hgb")["cross_validation"])
+    )
 
 
 def test_predicts_the_builtin_sample_better_than_chance(shipped, sample):
@@ -296,7 +319,8 @@ def test_cli_unknown_model_lists_the_pretrained_names(tmp_path):
     assert status == 1
     assert err == (
         "idc-sklearn predict: error: MODEL mlbn-huge does not exist, and is not the "
-        "name of a pretrained model (mlbn-hgb, mlbn-small, mlbn-small-all)\n"
+        "name of a pretrained model (mlbn-hgb, mlbn-hgb-patient, mlbn-small, "
+        "mlbn-small-all)\n"
     )
 
 

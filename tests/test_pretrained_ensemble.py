@@ -21,7 +21,9 @@ from sklearn.model_selection import FixedThresholdClassifier
 from idc_sklearn import (
     DEFAULT_PRETRAINED,
     PRETRAINED,
+    PatientPriorClassifier,
     PatientVotingClassifier,
+    adapt_to_patients,
     load_pretrained,
     make_baseline,
     pretrained,
@@ -34,7 +36,7 @@ from idc_sklearn.cli import main
 skops_io = pytest.importorskip("skops.io", reason="skops reads the shipped pipelines")
 
 SHAPE = (32, 32, 3)  # HOG's 16-pixel cells in 2x2 blocks need 32 pixels
-NETWORK, ENSEMBLE = "mlbn-small-all", "mlbn-hgb"
+NETWORK, ENSEMBLE, PATIENT = "mlbn-small-all", "mlbn-hgb", "mlbn-hgb-patient"
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,10 @@ def folder(tmp_path_factory, data):
         root / PRETRAINED[ENSEMBLE]["features"],
         compression=zipfile.ZIP_DEFLATED,
     )
-    for name, threshold in ((NETWORK, 0.62), (ENSEMBLE, 0.47)):
+    for name, threshold in ((NETWORK, 0.62), (ENSEMBLE, 0.47), (PATIENT, 0.47)):
         card = {"name": name, "operating_point": {"threshold": threshold}}
+        if name == PATIENT:
+            card["per_patient"] = {"strength": 20.0, "train_prior": 0.5}
         (root / PRETRAINED[name]["card"]).write_text(json.dumps(card))
     return root
 
@@ -106,6 +110,31 @@ def test_the_ensemble_averages_its_members_at_its_threshold(shipped_here, data):
     np.testing.assert_allclose(proba, (net_proba + features_proba) / 2, atol=1e-6)
     np.testing.assert_array_equal(model.predict(X), (proba[:, 1] >= 0.47).astype(int))
     assert pretrained_card()["name"] == ENSEMBLE
+
+
+def test_the_per_patient_model_is_the_ensemble_adapted_to_each_patient(
+    shipped_here, data
+):
+    X, _, groups = data
+    model = load_pretrained(PATIENT, device="cpu")
+    assert isinstance(model, PatientPriorClassifier) and model.strength == 20.0
+    ensemble = load_pretrained(ENSEMBLE, device="cpu")
+    # Without the patients: the ensemble, its threshold included.
+    np.testing.assert_allclose(model.predict_proba(X), ensemble.predict_proba(X))
+    np.testing.assert_array_equal(model.predict(X), ensemble.predict(X))
+    # With them: each patient's probabilities at its own share, IDC above 0.5.
+    expected = adapt_to_patients(ensemble.predict_proba(X)[:, 1], groups, strength=20)
+    np.testing.assert_allclose(model.predict_proba(X, groups=groups)[:, 1], expected)
+    np.testing.assert_array_equal(
+        model.predict(X, groups=groups), (expected > 0.5).astype(int)
+    )
+    (network,) = patch_networks(model)
+    assert network.patch_shape == SHAPE
+    # Refitting keeps the shipped members.
+    np.testing.assert_allclose(
+        clone(model).fit(X[:8], y=np.tile([0, 1], 4)).predict_proba(X),
+        model.predict_proba(X),
+    )
 
 
 def test_refitting_a_frozen_model_keeps_the_shipped_weights(shipped_here, data):

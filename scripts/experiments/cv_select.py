@@ -46,6 +46,7 @@ from shared_patients import (
 )
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupKFold, TunedThresholdClassifierCV
 from skorch.callbacks import LRScheduler
 
@@ -53,6 +54,7 @@ from idc_sklearn import (
     PRESETS,
     MLBNInceptionClassifier,
     WeightAveraging,
+    adapt_to_patients,
     load_idc,
     make_baseline,
     paired_bootstrap,
@@ -345,6 +347,33 @@ def with_tuned_threshold(fold, y, proba):
     return shifted, thresholds
 
 
+#: The strengths (pseudo-patches) of the per-patient prior that the other folds
+#: choose from; inf adapts nothing.
+STRENGTHS = (0.0, 10.0, 30.0, 100.0, 300.0, 1000.0, np.inf)
+PER_PATIENT = " per patient"
+
+
+def per_patient(fold, y, proba, groups):
+    """Each patient's probabilities at its own IDC share (``adapt_to_patients``),
+    the strength chosen on the other folds' balanced accuracy at 0.5; returns the
+    adapted probabilities and ``{fold: strength}``. No held-out label is read: a
+    patient's share comes from its own patches' probabilities."""
+    adapted = {
+        strength: adapt_to_patients(proba, groups, strength=strength)
+        for strength in STRENGTHS
+    }
+    out, chosen = np.empty(len(y)), {}
+    for k in np.unique(fold):
+        other = fold != k
+        best = max(
+            STRENGTHS,
+            key=lambda s: balanced_accuracy_score(y[other], adapted[s][other] > 0.5),
+        )
+        chosen[int(k)] = best
+        out[~other] = adapted[best][~other]
+    return out, chosen
+
+
 def stacked(fold, y, members: list[np.ndarray]):
     """Logistic regression on the members' logits, fitted on the other folds."""
     eps = 1e-6
@@ -453,6 +482,12 @@ def _table(pooled: dict, figures: Path | None = None) -> str:
             shifted, chosen = with_tuned_threshold(fold, y, proba)
             pooled[f"{model} @ cv threshold", seed] = (fold, y, shifted, groups)
             thresholds[f"{model} @ cv threshold", seed] = chosen
+        if _in_forest(model) and (
+            _is_network(model) or model.endswith("(mean)") or model == REFERENCE
+        ):
+            adapted, chosen = per_patient(fold, y, proba, groups)
+            pooled[f"{model}{PER_PATIENT}", seed] = (fold, y, adapted, groups)
+            thresholds[f"{model}{PER_PATIENT}", seed] = chosen
     rows, forest = [], []
     for (model, seed), (_, y, proba, groups) in sorted(pooled.items()):
         row = {"model": model, "seed": seed, **scores(y, proba, groups)}
@@ -486,10 +521,13 @@ def _table(pooled: dict, figures: Path | None = None) -> str:
     frame = pd.DataFrame(rows)
     lines = [frame.to_markdown(index=False, floatfmt=".3f"), ""]
     if thresholds:
-        lines.append("Thresholds chosen on the other folds (fold: threshold):")
+        lines.append(
+            "Chosen on the other folds (fold: threshold, or the per-patient "
+            "prior's strength in patches):"
+        )
         lines.append("")
         for (model, seed), chosen in sorted(thresholds.items()):
-            values = ", ".join(f"{k}: {v:.2f}" for k, v in chosen.items())
+            values = ", ".join(f"{k}: {v:g}" for k, v in chosen.items())
             lines.append(f"- {model}, seed {seed}: {values}")
     calibrated = [
         m
