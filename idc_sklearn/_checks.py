@@ -155,8 +155,15 @@ def decision_threshold(estimator) -> float | None:
     A model wrapped in a fixed threshold
     (:class:`~sklearn.model_selection.FixedThresholdClassifier`, as
     :func:`~idc_sklearn.load_pretrained` returns a model whose threshold was chosen
-    by cross-validation) has its own.
+    by cross-validation) has its own. A
+    :class:`~idc_sklearn.PatientPriorClassifier` predicts without patients as the
+    model inside it does, so it has that model's.
     """
+    from idc_sklearn.prior_shift import PatientPriorClassifier
+
+    if isinstance(estimator, PatientPriorClassifier):
+        inner = getattr(estimator, "estimator_", None)
+        return decision_threshold(estimator.estimator if inner is None else inner)
     threshold = getattr(estimator, "threshold", None)
     if isinstance(threshold, numbers.Real) and not isinstance(threshold, bool):
         return float(threshold)

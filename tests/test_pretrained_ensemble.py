@@ -210,12 +210,14 @@ def test_the_trusted_types_cover_a_fitted_features_hgb(data):
     assert own <= found and len(own) == 6
 
 
-def test_cli_predict_calls_at_the_models_threshold(shipped_here, data, tmp_path):
+@pytest.mark.parametrize("name", [ENSEMBLE, PATIENT])
+def test_cli_predict_calls_at_the_models_threshold(shipped_here, data, tmp_path, name):
+    # The per-patient model scores patches without their patients: as mlbn-hgb.
     X, _, _ = data
     patches = tmp_path / "patches.npy"
     np.save(patches, X)
     out = tmp_path / "predictions.csv"
-    assert main(["predict", ENSEMBLE, str(patches), "--output", str(out), "-q"]) == 0
+    assert main(["predict", name, str(patches), "--output", str(out), "-q"]) == 0
     import pandas as pd
 
     table = pd.read_csv(out)
