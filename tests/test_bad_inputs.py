@@ -34,6 +34,7 @@ import scipy.sparse
 import torch
 from conftest import TINY as TINY_MLBN
 from sklearn.exceptions import NotFittedError
+from sklearn.svm import LinearSVC
 
 from idc_sklearn import (
     ColorHistogram,
@@ -45,6 +46,8 @@ from idc_sklearn import (
     MLBNInceptionClassifier,
     PatchNetClassifier,
     PatchResampler,
+    PatientPriorClassifier,
+    adapt_to_patients,
     load_idc,
     make_baseline,
     make_idc_patches,
@@ -549,6 +552,23 @@ CASES = [
     Case("sampler-strategy", "PatchResampler", "`sampling_strategy` above 1",
          _resample(sampling_strategy=2.0), ValueError, "sampling_strategy",
          ("Got 2.0", "(0.0, 1.0]")),
+    # --- each patient's own share (idc_sklearn.prior_shift) ---
+    Case("prior-proba", "adapt_to_patients", "`proba` above 1",
+         lambda tmp: adapt_to_patients(np.where(Y, 1.5, 0.2), GROUPS), ValueError,
+         "proba", ("[0, 1]", "one probability of IDC")),
+    Case("prior-groups", "adapt_to_patients", "`groups` of another length",
+         lambda tmp: adapt_to_patients(SCORE, GROUPS[:-1]), ValueError, "groups",
+         ("one patient id per patch", "(20,)", "(19,)")),
+    Case("prior-strength", "adapt_to_patients", "a negative `strength`",
+         lambda tmp: adapt_to_patients(SCORE, GROUPS, strength=-1), ValueError,
+         "strength", (">= 0", "got -1")),
+    Case("prior-train-prior", "PatientPriorClassifier", "`train_prior` of 1",
+         lambda tmp: PatientPriorClassifier(_mlbn(), train_prior=1).fit(_patches(), Y),
+         ValueError, "train_prior", ("strictly between 0 and 1", "got 1")),
+    Case("prior-no-proba", "PatientPriorClassifier", "an `estimator` without "
+         "`predict_proba`",
+         lambda tmp: PatientPriorClassifier(LinearSVC()).fit(_patches(), Y),
+         TypeError, "estimator", ("predict_proba", "LinearSVC")),
     # --- loaders ---
     Case("root-missing", "load_idc", "`root` that does not exist",
          _load(lambda tmp: tmp / "nowhere"), FileNotFoundError, "root",
