@@ -105,6 +105,8 @@ def onednn(x, k, s, p):
     return pooled.to_dense()
 
 
+# One compiled graph per shape and geometry: more than dynamo's default limit of 8.
+torch._dynamo.config.recompile_limit = 256
 _compiled = torch.compile(native, dynamic=False)
 
 
@@ -165,12 +167,13 @@ def step_time(way, calls, inputs, repeat: int) -> float:
 
 
 def check(way, calls, inputs) -> None:
-    """The alternative's output and input gradient equal the native ones on inputs
-    without ties (distinct float32 values: where a window's maximum is tied, the
-    native kernel sends its gradient to one input, ``masks`` to each, ``maxima``
-    splits it)."""
+    """The alternative's output and input gradient equal the native ones on the
+    first two patches' inputs, without ties (distinct float32 integers, exact below
+    2**24: where a window's maximum is tied, the native kernel sends its gradient
+    to one input, ``masks`` to each, ``maxima`` splits it)."""
     generator = torch.Generator().manual_seed(0)
     for (_, _, k, s, p), x in zip(calls, inputs, strict=True):
+        x = x[:2]
         x = torch.randperm(x.numel(), generator=generator).float().view(x.shape)
         x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
         grads = []
