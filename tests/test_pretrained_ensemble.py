@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,3 +225,31 @@ def test_cli_predict_calls_at_the_models_threshold(shipped_here, data, tmp_path,
     expected = load_pretrained(device="cpu").predict(X)
     np.testing.assert_array_equal(table["predicted"], expected)
     np.testing.assert_array_equal(table["predicted"], table["proba"] >= 0.47)
+
+
+def test_cli_predict_adapts_each_patient_of_an_archive(shipped_here, data, tmp_path):
+    """mlbn-hgb-patient on a folder of the archive's layout, whose file names give
+    each patch's patient: each patient's probabilities at its own share."""
+    from PIL import Image
+
+    X, y, groups = data
+    names = []
+    for i, (patch, label, patient) in enumerate(zip(X, y, groups, strict=True)):
+        folder = tmp_path / "archive" / patient / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{patient}_idx5_x{50 * i}_y0_class{label}.png"
+        Image.fromarray(patch).save(folder / name)
+        names.append(name)
+    out = tmp_path / "predictions.csv"
+    archive = str(tmp_path / "archive")
+    assert main(["predict", PATIENT, archive, "--output", str(out), "-q"]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(out, dtype={"patient": str}).set_index("path")
+    table.index = [Path(path).name for path in table.index]
+    table = table.loc[names]
+    ensemble = load_pretrained(ENSEMBLE, device="cpu").predict_proba(X)[:, 1]
+    expected = adapt_to_patients(ensemble, groups, strength=20)
+    np.testing.assert_allclose(table["proba"], expected, atol=1e-5)
+    np.testing.assert_array_equal(table["predicted"], (expected > 0.5).astype(int))
+    assert not np.allclose(expected, ensemble, atol=1e-3)  # it did adapt

@@ -225,6 +225,31 @@ def test_the_default_threshold_is_the_models_own(model, local, slides, tmp_path)
     assert again.loc[0, "idc_tiles"] == plain.loc[0, "idc_tiles"]
 
 
+def test_a_per_patient_model_adapts_each_slide_to_its_own_share(
+    model, local, slides, tmp_path
+):
+    """A PatientPriorClassifier takes each slide as one patient: its tiles'
+    probabilities at the slide's own IDC share, summed at 0.5."""
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    from idc_sklearn import PatientPriorClassifier, adapt_to_patients
+
+    _, out = local
+    inner = FixedThresholdClassifier(FrozenEstimator(model), threshold=0.7)
+    adapted = PatientPriorClassifier(inner, strength=5).fit(*make_patches(n=8)[:2])
+    table = _run(adapted, slides[0][:2], tmp_path)
+    assert (table["threshold"] == 0.5).all()  # not the inner model's 0.7
+    for slide in slides[0][:2]:
+        plain = _tiles(out, slide)["probability"].to_numpy().astype(float)
+        expected = adapt_to_patients(plain, np.zeros(len(plain)), strength=5)
+        mine = _tiles(tmp_path, slide)["probability"]
+        np.testing.assert_allclose(mine, expected, atol=1e-6)
+        assert not np.allclose(mine, plain, atol=1e-3)
+        row = table.set_index("slide").loc[str(slide)]
+        assert row["idc_tiles"] == int((mine > 0.5).sum())
+
+
 def test_the_command_line_runs_on_the_scheduler(slides, client, tmp_path, capsys):
     out = tmp_path / "maps"
     argv = ["slide", "mlbn-small", *map(str, slides[0]), str(slides[1])]

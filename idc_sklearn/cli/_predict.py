@@ -8,6 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from idc_sklearn._checks import final_step
 from idc_sklearn.cli._common import (
     CommandError,
@@ -26,6 +28,7 @@ from idc_sklearn.cli._saved_models import (
     read_model,
     set_inference,
 )
+from idc_sklearn.prior_shift import PatientPriorClassifier, adapt_to_patients
 
 PREDICT_EXAMPLES = """\
 examples:
@@ -38,7 +41,11 @@ columns of the CSV (one row per patch, in the order read):
   patient, x, y   from the file names (<patient>_idx5_x<X>_y<Y>...); empty if unknown
   path            the PNG file (empty for an .npy array)
   proba           the probability of the model's second class (IDC for 0/1 labels)
-  predicted       the predicted label, as the model's predict returns it"""
+  predicted       the predicted label, as the model's predict returns it
+
+A per-patient model (MODEL mlbn-hgb-patient, a PatientPriorClassifier) adapts
+each patient's probabilities to that patient's own IDC share, estimated from its
+patches in PATH (patients from the file names); IDC above 0.5."""
 DEFAULT_PREDICTIONS = "predictions.csv"
 _ARCHIVE_NAME = re.compile(r"^(?P<patient>.+?)_idx5_", re.IGNORECASE)
 _POSITION = re.compile(
@@ -248,9 +255,33 @@ def run(parser, args, argv) -> int:
     X, frame = _read_patches(args, patch_shape)
     proba = predict_proba(model, X, args.quiet)
     classes = final_step(model).classes_
-    table = frame.reset_index(drop=True).assign(
-        proba=proba[:, 1], predicted=predicted_classes(model, proba)
-    )[list(PREDICTION_COLUMNS)]
+    predicted = predicted_classes(model, proba)
+    if isinstance(model, PatientPriorClassifier):
+        patients = frame["patient"].to_numpy().astype(str)
+        if len(patients) and (patients != "").all():
+            adapted = adapt_to_patients(
+                proba[:, 1],
+                patients,
+                train_prior=model.train_prior,
+                strength=model.strength,
+                max_iter=model.max_iter,
+            )
+            proba = np.column_stack([1 - adapted, adapted])
+            predicted = classes[(adapted > 0.5).astype(int)]
+            say(
+                args,
+                f"Adapted to the IDC share of each of {len(set(patients))} "
+                "patients, from its own patches.",
+            )
+        else:
+            say(
+                args,
+                "The patients of the patches are unknown (no <patient>_idx5_ file "
+                "names): each patch is scored alone, as by the model inside.",
+            )
+    table = frame.reset_index(drop=True).assign(proba=proba[:, 1], predicted=predicted)[
+        list(PREDICTION_COLUMNS)
+    ]
     if args.output == "-":
         table.to_csv(sys.stdout, index=False)
     else:

@@ -23,6 +23,7 @@ from idc_sklearn._checks import (
     decision_threshold,
 )
 from idc_sklearn._files import atomic_write
+from idc_sklearn.prior_shift import PatientPriorClassifier
 from idc_sklearn.wholeslide._outputs import run_slide, verified_row
 from idc_sklearn.wholeslide._pipeline import check_options, predict_slide
 
@@ -99,7 +100,9 @@ def predict_slides(
         A tile is IDC where its probability exceeds this, for the regions, the
         heatmap's outlines and the summary. None takes the estimator's own: the
         threshold chosen by cross-validation for a pretrained model that has one
-        (``load_pretrained()``'s default model), else 0.5.
+        (``load_pretrained()``'s default model), else 0.5; 0.5 for a
+        :class:`~idc_sklearn.PatientPriorClassifier`, whose slides' probabilities
+        are adapted to each slide's own IDC share.
     resume : bool, default=True
         Skip the slides whose outputs are complete and verified; False redoes
         every slide.
@@ -218,7 +221,9 @@ def _check(estimator, slides, output_dir, client, threshold, resume, progress, o
     _check_client(client)
     if threshold is None:
         own = decision_threshold(estimator)
-        threshold = 0.5 if own is None else own
+        if own is None or isinstance(estimator, PatientPriorClassifier):
+            own = 0.5  # adapted per slide, a patient's calls are at 0.5
+        threshold = own
     threshold = check_fraction(threshold, "threshold")
     for name, value in (("resume", resume), ("progress", progress)):
         if not isinstance(value, bool):

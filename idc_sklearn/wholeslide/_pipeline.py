@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from idc_sklearn._checks import check_fraction, final_step
+from idc_sklearn.prior_shift import PatientPriorClassifier, adapt_to_patients
 from idc_sklearn.wholeslide._arguments import (
     check_backend,
     check_count,
@@ -70,7 +71,11 @@ def predict_slide(
     estimator : fitted classifier
         An estimator of idc_sklearn (``MLBNInceptionClassifier``, a CNN baseline,
         a handcrafted baseline, a loaded or pretrained model), or a Pipeline
-        ending in one, that takes square RGB patches.
+        ending in one, that takes square RGB patches. A
+        :class:`~idc_sklearn.PatientPriorClassifier` (``load_pretrained(
+        "mlbn-hgb-patient")``) takes the slide as one patient: its tiles'
+        probabilities are adapted to the slide's own IDC share, estimated from
+        them (:func:`~idc_sklearn.adapt_to_patients`).
     slide : str or path-like
         A whole-slide image that OpenSlide reads, or tiffslide where OpenSlide
         cannot (then with a warning that says why).
@@ -149,6 +154,15 @@ def predict_slide(
     )
     plan = _plan(request)
     proba = _predict(estimator, request, plan, progress)
+    if isinstance(estimator, PatientPriorClassifier):
+        # A slide is one patient's tissue: its tiles at the slide's own IDC share.
+        proba = adapt_to_patients(
+            proba,
+            np.zeros(len(proba), dtype=int),
+            train_prior=estimator.train_prior,
+            strength=estimator.strength,
+            max_iter=estimator.max_iter,
+        )
     return _assemble(request, plan, proba)
 
 
