@@ -78,7 +78,8 @@ PRETRAINED = MappingProxyType(
                     "histogram gradient boosting), fitted on the same 114 patients' "
                     "patches; IDC above the threshold chosen by cross-validation by "
                     "patient. The best shipped model by cross-validation for "
-                    "patches scored alone."
+                    "patches scored alone, and what the default does without the "
+                    "patients."
                 ),
             }
         ),
@@ -94,8 +95,8 @@ PRETRAINED = MappingProxyType(
                     "by EM (Saerens et al. 2002) with a prior of pseudo-patches "
                     "chosen by cross-validation by patient, the probabilities "
                     "re-weighted to it, IDC above 0.5. Without groups, mlbn-hgb "
-                    "exactly. The best shipped model by cross-validation when "
-                    "every patch of a patient is scored together."
+                    "exactly. The best shipped model by cross-validation (every "
+                    "patch of a patient scored together), and the default."
                 ),
             }
         ),
@@ -104,8 +105,10 @@ PRETRAINED = MappingProxyType(
 
 #: The name :func:`load_pretrained` loads without one: the shipped model with the best
 #: out-of-fold balanced accuracy in the cross-validation by patient over the split's
-#: 111 training and validation patients (its card's ``cross_validation``).
-DEFAULT_PRETRAINED = "mlbn-hgb"
+#: 111 training and validation patients (its card's ``cross_validation``). Given the
+#: patients (``predict(X, groups=...)``, slides) it adapts to each patient's IDC
+#: share; without them it is ``"mlbn-hgb"`` exactly.
+DEFAULT_PRETRAINED = "mlbn-hgb-patient"
 
 #: The types a shipped handcrafted pipeline's skops file may hold, by full name: the
 #: library's feature extractors and binning step, and scikit-learn's internals of a
@@ -167,7 +170,14 @@ def load_pretrained(name: str | None = None, *, device="auto"):
         A key of :data:`PRETRAINED`; None loads :data:`DEFAULT_PRETRAINED`, the
         shipped model with the best out-of-fold balanced accuracy by patient.
 
-        - ``"mlbn-hgb"`` (the default): the mean of ``mlbn-small-all``'s and a
+        - ``"mlbn-hgb-patient"`` (the default): ``"mlbn-hgb"`` in a
+          :class:`~idc_sklearn.PatientPriorClassifier`: ``predict(X,
+          groups=patients)`` and ``predict_proba(X, groups=patients)`` adapt each
+          patient's probabilities to its own IDC share, estimated from its patches
+          (the strength of the prior chosen by cross-validation by patient), IDC
+          above 0.5; without ``groups``, ``"mlbn-hgb"``'s own. A slide
+          (:func:`~idc_sklearn.predict_slide`) is taken as one patient.
+        - ``"mlbn-hgb"``: the mean of ``mlbn-small-all``'s and a
           handcrafted ``features-hgb`` pipeline's probabilities, IDC above the
           threshold chosen by cross-validation by patient.
         - ``"mlbn-small-all"``: the small MLBN Inception network
@@ -199,6 +209,10 @@ def load_pretrained(name: str | None = None, *, device="auto"):
           search) keeps the shipped weights; the network is
           ``model.estimator_.estimator`` (one member) or
           ``model.estimator_.named_estimators_["mlbn"].estimator``.
+        - A per-patient model (``"mlbn-hgb-patient"``, the default) is a
+          :class:`~idc_sklearn.PatientPriorClassifier` around a
+          :class:`~sklearn.frozen.FrozenEstimator` of ``"mlbn-hgb"``'s model,
+          which is ``model.estimator_.estimator``.
 
     Raises
     ------

@@ -88,6 +88,7 @@ def _check_estimator(estimator):
     from sklearn.utils.validation import check_is_fitted
 
     from idc_sklearn.classifier import PatchNetClassifier
+    from idc_sklearn.prior_shift import PatientPriorClassifier
 
     final = final_step(estimator)
     if not isinstance(final, PatchNetClassifier):
@@ -107,6 +108,12 @@ def _check_estimator(estimator):
             else "a handcrafted baseline or any other model without a torch "
             "network has no TorchScript form"
         )
+        if isinstance(final, PatientPriorClassifier):
+            reason = (
+                "WSInfer scores each tile alone, so the adaptation to each "
+                "patient's IDC share is not part of a WSInfer model: export the "
+                "network inside it, or the pretrained network mlbn-small"
+            )
         raise TypeError(
             "estimator must be a fitted CNN of idc_sklearn (MLBNInceptionClassifier, "
             "JanowczykCNNClassifier, CruzRoaCNNClassifier, a loaded or pretrained "

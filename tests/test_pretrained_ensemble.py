@@ -84,10 +84,12 @@ def _reference(folder, X):
     return network.predict_proba(X), features.predict_proba(X)
 
 
-def test_the_default_is_the_ensemble_and_every_entry_names_its_files():
-    assert DEFAULT_PRETRAINED == ENSEMBLE and DEFAULT_PRETRAINED in PRETRAINED
-    assert PRETRAINED[ENSEMBLE]["file"] == PRETRAINED[NETWORK]["file"]
-    assert set(PRETRAINED[ENSEMBLE]) == {"file", "features", "card", "description"}
+def test_the_default_is_the_per_patient_ensemble_and_every_entry_names_its_files():
+    assert DEFAULT_PRETRAINED == PATIENT and DEFAULT_PRETRAINED in PRETRAINED
+    for name in (ENSEMBLE, PATIENT):
+        assert PRETRAINED[name]["file"] == PRETRAINED[NETWORK]["file"]
+        assert set(PRETRAINED[name]) == {"file", "features", "card", "description"}
+    assert PRETRAINED[PATIENT]["features"] == PRETRAINED[ENSEMBLE]["features"]
 
 
 def test_the_network_predicts_at_its_chosen_threshold(shipped_here, data):
@@ -103,14 +105,17 @@ def test_the_network_predicts_at_its_chosen_threshold(shipped_here, data):
 
 def test_the_ensemble_averages_its_members_at_its_threshold(shipped_here, data):
     X, _, _ = data
-    model = load_pretrained(device="cpu")
+    model = load_pretrained(ENSEMBLE, device="cpu")
     assert isinstance(model.estimator_, PatientVotingClassifier)
     assert list(model.estimator_.named_estimators_) == ["mlbn", "features-hgb"]
     net_proba, features_proba = _reference(shipped_here, X)
     proba = model.predict_proba(X)
     np.testing.assert_allclose(proba, (net_proba + features_proba) / 2, atol=1e-6)
     np.testing.assert_array_equal(model.predict(X), (proba[:, 1] >= 0.47).astype(int))
-    assert pretrained_card()["name"] == ENSEMBLE
+    assert pretrained_card()["name"] == PATIENT
+    default = load_pretrained(device="cpu")
+    assert isinstance(default, PatientPriorClassifier)
+    np.testing.assert_allclose(default.predict_proba(X), proba)
 
 
 def test_the_per_patient_model_is_the_ensemble_adapted_to_each_patient(
@@ -140,7 +145,7 @@ def test_the_per_patient_model_is_the_ensemble_adapted_to_each_patient(
 
 def test_refitting_a_frozen_model_keeps_the_shipped_weights(shipped_here, data):
     X, y, _ = data
-    model = load_pretrained(device="cpu")
+    model = load_pretrained(ENSEMBLE, device="cpu")
     before = model.predict_proba(X)
     # fit, and clone-then-fit as a grid search does, leave the members as shipped.
     np.testing.assert_allclose(model.fit(X[:8], 1 - y[:8]).predict_proba(X), before)
@@ -156,9 +161,15 @@ def test_each_call_returns_an_independent_model(shipped_here):
 
 
 def test_patch_networks_finds_the_network_inside_the_wrappers(shipped_here):
-    model = load_pretrained(device="cpu")
+    model = load_pretrained(ENSEMBLE, device="cpu")
     (network,) = patch_networks(model)
     assert network is model.estimator_.named_estimators_["mlbn"].estimator
+    default = load_pretrained(device="cpu")
+    (network,) = patch_networks(default)
+    assert (
+        network
+        is default.estimator_.estimator.estimator_.named_estimators_["mlbn"].estimator
+    )
     assert patch_networks(load_pretrained(NETWORK, device="cpu"))[0].patch_shape == (
         SHAPE
     )
@@ -222,7 +233,7 @@ def test_cli_predict_calls_at_the_models_threshold(shipped_here, data, tmp_path,
     import pandas as pd
 
     table = pd.read_csv(out)
-    expected = load_pretrained(device="cpu").predict(X)
+    expected = load_pretrained(ENSEMBLE, device="cpu").predict(X)
     np.testing.assert_array_equal(table["predicted"], expected)
     np.testing.assert_array_equal(table["predicted"], table["proba"] >= 0.47)
 

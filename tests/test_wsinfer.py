@@ -183,6 +183,16 @@ def test_a_threshold_wrapper_is_refused_naming_the_threshold(fitted, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
+def test_a_per_patient_model_is_refused_naming_the_adaptation(fitted, tmp_path):
+    from idc_sklearn import PatientPriorClassifier
+
+    adapted = PatientPriorClassifier(fitted["mlbn"])
+    adapted.estimator_, adapted.classes_ = fitted["mlbn"], fitted["mlbn"].classes_
+    with pytest.raises(TypeError, match="each tile alone.*export the network inside"):
+        export_wsinfer(adapted, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
 def test_export_command_writes_the_pretrained_model(model, tmp_path, capsys):
     """``idc-sklearn export mlbn-small DIR``: the shipped model, as it predicts."""
     directory = tmp_path / "mlbn-small"

@@ -100,9 +100,10 @@ def predict_slides(
         A tile is IDC where its probability exceeds this, for the regions, the
         heatmap's outlines and the summary. None takes the estimator's own: the
         threshold chosen by cross-validation for a pretrained model that has one
-        (``load_pretrained()``'s default model), else 0.5; 0.5 for a
-        :class:`~idc_sklearn.PatientPriorClassifier`, whose slides' probabilities
-        are adapted to each slide's own IDC share.
+        (``load_pretrained("mlbn-hgb")``), else 0.5; 0.5 for a
+        :class:`~idc_sklearn.PatientPriorClassifier` (``load_pretrained()``'s
+        default model), whose slides' probabilities are adapted to each slide's
+        own IDC share.
     resume : bool, default=True
         Skip the slides whose outputs are complete and verified; False redoes
         every slide.
