@@ -24,11 +24,14 @@ is the classifier it wraps, unchanged: a patch alone has no patient to adapt to.
 
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
 from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.utils import get_tags
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from idc_sklearn.patches import check_groups
@@ -205,8 +208,6 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
     strength : float, default=100
         The weight of ``train_prior`` in each patient's share, in patches
         (:func:`adapt_to_patients`); ``np.inf`` adapts nothing.
-    max_iter : int, default=100
-        EM iterations at most.
 
     Attributes
     ----------
@@ -230,11 +231,10 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
     (200,)
     """
 
-    def __init__(self, estimator, *, train_prior=0.5, strength=100.0, max_iter=100):
+    def __init__(self, estimator, *, train_prior=0.5, strength=100.0):
         self.estimator = estimator
         self.train_prior = train_prior
         self.strength = strength
-        self.max_iter = max_iter
 
     def fit(self, X, y, **fit_params):
         """Fit a clone of ``estimator`` on ``X, y`` (``fit_params`` go to it)."""
@@ -245,15 +245,31 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
                 "estimator must have predict_proba (the probability of IDC is "
                 f"what is adapted); got {type(self.estimator).__name__}."
             )
+        kind = type_of_target(y, input_name="y", raise_unknown=True)
+        if kind != "binary":
+            raise ValueError(
+                "Only binary classification is supported: PatientPriorClassifier "
+                f"adapts a binary classifier (IDC or not); y is {kind}."
+            )
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         classes = np.asarray(self.estimator_.classes_)
         if len(classes) != 2:
             raise ValueError(
-                "PatientPriorClassifier adapts a binary classifier (IDC or not); "
-                f"the fitted estimator has classes {classes.tolist()}."
+                "Only binary classification is supported: PatientPriorClassifier "
+                "adapts a binary classifier (IDC or not); the fitted estimator has "
+                f"classes {classes.tolist()}."
             )
         self.classes_ = classes
+        if hasattr(self.estimator_, "n_features_in_"):
+            self.n_features_in_ = self.estimator_.n_features_in_
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # What it takes is what its estimator takes; its classes are two.
+        tags.input_tags = copy.deepcopy(get_tags(self.estimator).input_tags)
+        tags.classifier_tags.multi_class = False
+        return tags
 
     def predict_proba(self, X, groups=None):
         """``estimator_``'s probabilities; with ``groups``, at each patient's share.
@@ -279,7 +295,6 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
             groups,
             train_prior=self.train_prior,
             strength=self.strength,
-            max_iter=self.max_iter,
             return_priors=True,
         )
         return np.column_stack([1 - adapted, adapted])

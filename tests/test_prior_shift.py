@@ -11,6 +11,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.svm import LinearSVC
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from idc_sklearn import PatientPriorClassifier, adapt_to_patients
 
@@ -164,7 +165,18 @@ def test_refuses_what_it_cannot_adapt(fitted):
     with pytest.raises(TypeError, match="estimator must have predict_proba.*LinearSVC"):
         PatientPriorClassifier(LinearSVC()).fit(X, y)
     three = np.arange(len(y)) % 3
-    with pytest.raises(ValueError, match="binary classifier .* classes \\[0, 1, 2\\]"):
+    with pytest.raises(ValueError, match="Only binary classification .* multiclass"):
         PatientPriorClassifier(LogisticRegression()).fit(X, three)
+    # A fitted estimator of three classes, frozen, under binary labels.
+    frozen = FrozenEstimator(LogisticRegression().fit(X, three))
+    with pytest.raises(ValueError, match="estimator has classes \\[0, 1, 2\\]"):
+        PatientPriorClassifier(frozen).fit(X, y)
     with pytest.raises(ValueError, match="strength must be"):
         PatientPriorClassifier(LogisticRegression(), strength=-2).fit(X, y)
+
+
+@parametrize_with_checks([PatientPriorClassifier(LogisticRegression())])
+def test_sklearn_checks(estimator, check):
+    """scikit-learn's own checks, with a LogisticRegression inside (binary only:
+    its tags say so, and multiclass targets are refused with sklearn's message)."""
+    check(estimator)

@@ -264,7 +264,6 @@ def run(parser, args, argv) -> int:
                 patients,
                 train_prior=model.train_prior,
                 strength=model.strength,
-                max_iter=model.max_iter,
             )
             proba = np.column_stack([1 - adapted, adapted])
             predicted = classes[(adapted > 0.5).astype(int)]

@@ -161,7 +161,6 @@ def predict_slide(
             np.zeros(len(proba), dtype=int),
             train_prior=estimator.train_prior,
             strength=estimator.strength,
-            max_iter=estimator.max_iter,
         )
     return _assemble(request, plan, proba)
 
