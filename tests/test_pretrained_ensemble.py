@@ -238,19 +238,25 @@ def test_cli_predict_calls_at_the_models_threshold(shipped_here, data, tmp_path,
     np.testing.assert_array_equal(table["predicted"], table["proba"] >= 0.47)
 
 
-def test_cli_predict_adapts_each_patient_of_an_archive(shipped_here, data, tmp_path):
-    """mlbn-hgb-patient on a folder of the archive's layout, whose file names give
-    each patch's patient: each patient's probabilities at its own share."""
+def _archive(folder, data) -> list[str]:
+    """``data``'s patches as PNG files in the archive's layout; their names."""
     from PIL import Image
 
     X, y, groups = data
     names = []
     for i, (patch, label, patient) in enumerate(zip(X, y, groups, strict=True)):
-        folder = tmp_path / "archive" / patient / str(label)
-        folder.mkdir(parents=True, exist_ok=True)
+        (folder / patient / str(label)).mkdir(parents=True, exist_ok=True)
         name = f"{patient}_idx5_x{50 * i}_y0_class{label}.png"
-        Image.fromarray(patch).save(folder / name)
+        Image.fromarray(patch).save(folder / patient / str(label) / name)
         names.append(name)
+    return names
+
+
+def test_cli_predict_adapts_each_patient_of_an_archive(shipped_here, data, tmp_path):
+    """mlbn-hgb-patient on a folder of the archive's layout, whose file names give
+    each patch's patient: each patient's probabilities at its own share."""
+    X, y, groups = data
+    names = _archive(tmp_path / "archive", data)
     out = tmp_path / "predictions.csv"
     archive = str(tmp_path / "archive")
     assert main(["predict", PATIENT, archive, "--output", str(out), "-q"]) == 0
@@ -264,3 +270,29 @@ def test_cli_predict_adapts_each_patient_of_an_archive(shipped_here, data, tmp_p
     np.testing.assert_allclose(table["proba"], expected, atol=1e-5)
     np.testing.assert_array_equal(table["predicted"], (expected > 0.5).astype(int))
     assert not np.allclose(expected, ensemble, atol=1e-3)  # it did adapt
+
+
+def test_cli_heatmap_adapts_the_patient(shipped_here, data, tmp_path, monkeypatch):
+    """idc-sklearn heatmap draws one patient: with mlbn-hgb-patient, its patches
+    at that patient's own share."""
+    from idc_sklearn import plotting
+
+    X, _, groups = data
+    _archive(tmp_path / "archive", data)
+    drawn = {}
+
+    def capture(idc, proba, **kwargs):
+        drawn["proba"] = np.asarray(proba)
+
+    monkeypatch.setattr(plotting, "plot_patient_heatmap", capture)
+    for name in (ENSEMBLE, PATIENT):
+        argv = ["heatmap", name, "--data", str(tmp_path / "archive"), "--patient"]
+        argv += ["p1", "--output", str(tmp_path / f"{name}.png"), "-q"]
+        assert main(argv) == 0
+        drawn[name] = drawn.pop("proba")
+    mine = groups == "p1"
+    plain = load_pretrained(ENSEMBLE, device="cpu").predict_proba(X[mine])[:, 1]
+    np.testing.assert_allclose(np.sort(drawn[ENSEMBLE]), np.sort(plain), atol=1e-5)
+    expected = adapt_to_patients(plain, np.zeros(len(plain)), strength=20)
+    np.testing.assert_allclose(np.sort(drawn[PATIENT]), np.sort(expected), atol=1e-5)
+    assert not np.allclose(np.sort(expected), np.sort(plain), atol=1e-3)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from idc_sklearn.cli._common import (
     SAMPLE,
     CommandError,
@@ -21,6 +23,7 @@ from idc_sklearn.cli._saved_models import (
     read_model,
     set_inference,
 )
+from idc_sklearn.prior_shift import PatientPriorClassifier, adapt_to_patients
 
 HEATMAP_EXAMPLES = """\
 examples:
@@ -94,6 +97,16 @@ def run(parser, args, argv) -> int:
     patch_shape = set_inference(model, args)
     idc = _patient_data(args, patch_shape)
     proba = predict_proba(model, idc.data, args.quiet)[:, 1]
+    if isinstance(model, PatientPriorClassifier):
+        # One patient's patches: at its own IDC share, estimated from them.
+        proba, share = adapt_to_patients(
+            proba,
+            np.zeros(len(proba), dtype=int),
+            train_prior=model.train_prior,
+            strength=model.strength,
+            return_priors=True,
+        )
+        say(args, f"Adapted to the patient's IDC share, estimated {share[0]:.2f}.")
     from idc_sklearn.plotting import plot_patient_heatmap
 
     plot_patient_heatmap(idc, proba, patient=args.patient, path=output)
