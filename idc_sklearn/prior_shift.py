@@ -158,6 +158,8 @@ def adapt_to_patients(
     strength = _check_strength(strength)
     if not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter must be an int >= 1; got {max_iter!r}.")
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
+        raise ValueError(f"tol must be a float >= 0; got {tol!r}.")
     patients, index = np.unique(groups, return_inverse=True)
     shares = np.full(len(patients), train_prior)
     if np.isinf(strength) or len(proba) == 0:
@@ -215,9 +217,10 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         The fitted clone of ``estimator``.
     classes_ : ndarray of shape (2,)
         ``estimator_.classes_``.
-    priors_ : dict
-        Each patient's estimated IDC share from the last ``predict`` or
-        ``predict_proba`` with ``groups``.
+
+    See Also
+    --------
+    adapt_to_patients : The adaptation, on probabilities.
 
     Examples
     --------
@@ -290,14 +293,36 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         groups = check_groups(groups, len(proba))
         if groups is None:
             return proba
-        adapted, self.priors_ = adapt_to_patients(
-            proba[:, 1],
+        adapted = self._adapt(proba[:, 1], groups)
+        return np.column_stack([1 - adapted, adapted])
+
+    def patient_shares(self, X, groups) -> dict:
+        """Each patient's IDC share, estimated from its patches in ``X``: the
+        share ``predict`` and ``predict_proba`` adapt that patient to.
+
+        Returns
+        -------
+        dict
+            ``{patient: share}``, the patients sorted.
+        """
+        check_is_fitted(self)
+        proba = np.asarray(self.estimator_.predict_proba(X))
+        groups = check_groups(groups, len(proba))
+        if groups is None:
+            raise ValueError(
+                "groups must hold one patient id per patch, shape "
+                f"({len(proba)},); got None."
+            )
+        return self._adapt(proba[:, 1], groups, return_priors=True)[1]
+
+    def _adapt(self, proba, groups, **kwargs):
+        return adapt_to_patients(
+            proba,
             groups,
             train_prior=self.train_prior,
             strength=self.strength,
-            return_priors=True,
+            **kwargs,
         )
-        return np.column_stack([1 - adapted, adapted])
 
     def predict(self, X, groups=None):
         """IDC where the adapted probability exceeds 0.5; without ``groups``,

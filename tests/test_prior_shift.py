@@ -108,6 +108,7 @@ def test_the_training_share_is_the_neutral_point():
         ({"strength": -1}, "strength must be .* >= 0 .* got -1"),
         ({"strength": np.nan}, "strength must be .* got nan"),
         ({"max_iter": 0}, "max_iter must be an int >= 1; got 0"),
+        ({"tol": -1e-3}, "tol must be a float >= 0; got -0.001"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs, match):
@@ -147,7 +148,14 @@ def test_with_groups_it_adapts_per_patient(fitted):
     np.testing.assert_array_equal(
         model.predict(X, groups=groups), (expected > 0.5).astype(int)
     )
-    assert sorted(model.priors_) == ["a", "b", "c", "d"]
+    shares = model.patient_shares(X, groups)
+    _, expected_shares = adapt_to_patients(
+        inner.predict_proba(X)[:, 1], groups, strength=30, return_priors=True
+    )
+    assert shares == expected_shares and sorted(shares) == ["a", "b", "c", "d"]
+    assert not hasattr(model, "priors_")  # predicting leaves the model as it was
+    with pytest.raises(ValueError, match="groups must hold .* got None"):
+        model.patient_shares(X, None)
     with pytest.raises(ValueError, match="groups must hold one patient id per patch"):
         model.predict(X, groups=groups[:5])
 
