@@ -4,8 +4,8 @@
 a CPU, and named a pooling without PyTorch's 8-byte indices as the next speed lever.
 This measures, side by side in alternating rounds, the forward and backward pass of
 every max pooling layer of the network at the shapes and dtype training gives them
-(captured from a real training step of the estimator, batch 32, ``precision="auto"``,
-channels-last), for:
+(captured from a real training step of the estimator as ``bench_widths.py`` builds
+it: batch 32, ``precision="auto"``, flips, channels-last), for:
 
 - ``native``: ``F.max_pool2d``, what the network runs (``max_pool2d_with_indices``);
 - ``maxima``: elementwise ``torch.maximum`` of shifted views (separable for the
@@ -36,9 +36,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from bench_training import _data
+from bench_widths import _model
 from torch import nn
 
-from idc_sklearn import PRESETS, MLBNInceptionClassifier
+from idc_sklearn import PRESETS
 
 
 def native(x, k, s, p):
@@ -126,15 +127,7 @@ WAYS = {
 def pooling_inputs(preset: str, X, y) -> list[tuple]:
     """``(shape, dtype, kernel, stride, padding)`` of every max pooling call in one
     training step of the estimator at ``preset``."""
-    model = MLBNInceptionClassifier(
-        **PRESETS[preset],
-        precision="auto",
-        batch_size=32,
-        max_epochs=1,
-        train_split=None,
-        verbose=0,
-        random_state=0,
-    ).initialize()
+    model = _model(preset).initialize()
     seen = []
 
     def hook(module, args):

@@ -293,7 +293,7 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         groups = check_groups(groups, len(proba))
         if groups is None:
             return proba
-        adapted = self._adapt(proba[:, 1], groups)
+        adapted = self.adapt_proba(proba[:, 1], groups)
         return np.column_stack([1 - adapted, adapted])
 
     def patient_shares(self, X, groups) -> dict:
@@ -306,22 +306,29 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
             ``{patient: share}``, the patients sorted.
         """
         check_is_fitted(self)
-        proba = np.asarray(self.estimator_.predict_proba(X))
-        groups = check_groups(groups, len(proba))
-        if groups is None:
-            raise ValueError(
-                "groups must hold one patient id per patch, shape "
-                f"({len(proba)},); got None."
-            )
-        return self._adapt(proba[:, 1], groups, return_priors=True)[1]
+        proba = np.asarray(self.estimator_.predict_proba(X))[:, 1]
+        return self.adapt_proba(proba, groups, return_shares=True)[1]
 
-    def _adapt(self, proba, groups, **kwargs):
+    def adapt_proba(self, proba, groups, *, return_shares=False):
+        """``estimator_``'s probabilities of IDC, computed already (in batches, over
+        a slide), adapted to each patient's share at this model's ``train_prior``
+        and ``strength``: :func:`adapt_to_patients` with them.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_patches,)
+            ``estimator_.predict_proba(X)[:, 1]``.
+        groups : array-like of shape (n_patches,)
+            The patient of each patch.
+        return_shares : bool, default=False
+            Also return ``{patient: share}``.
+        """
         return adapt_to_patients(
             proba,
             groups,
             train_prior=self.train_prior,
             strength=self.strength,
-            **kwargs,
+            return_priors=return_shares,
         )
 
     def predict(self, X, groups=None):

@@ -145,6 +145,10 @@ def test_with_groups_it_adapts_per_patient(fitted):
     expected = adapt_to_patients(inner.predict_proba(X)[:, 1], groups, strength=30)
     np.testing.assert_allclose(proba[:, 1], expected)
     np.testing.assert_allclose(proba.sum(axis=1), 1)
+    # Probabilities computed elsewhere (in batches, over a slide), adapted alike.
+    np.testing.assert_allclose(
+        model.adapt_proba(inner.predict_proba(X)[:, 1], groups), expected
+    )
     np.testing.assert_array_equal(
         model.predict(X, groups=groups), (expected > 0.5).astype(int)
     )

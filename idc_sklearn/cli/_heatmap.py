@@ -23,7 +23,7 @@ from idc_sklearn.cli._saved_models import (
     read_model,
     set_inference,
 )
-from idc_sklearn.prior_shift import PatientPriorClassifier, adapt_to_patients
+from idc_sklearn.prior_shift import PatientPriorClassifier
 
 HEATMAP_EXAMPLES = """\
 examples:
@@ -99,12 +99,8 @@ def run(parser, args, argv) -> int:
     proba = predict_proba(model, idc.data, args.quiet)[:, 1]
     if isinstance(model, PatientPriorClassifier):
         # One patient's patches: at its own IDC share, estimated from them.
-        proba, share = adapt_to_patients(
-            proba,
-            np.zeros(len(proba), dtype=int),
-            train_prior=model.train_prior,
-            strength=model.strength,
-            return_priors=True,
+        proba, share = model.adapt_proba(
+            proba, np.zeros(len(proba), dtype=int), return_shares=True
         )
         say(args, f"Adapted to the patient's IDC share, estimated {share[0]:.2f}.")
     from idc_sklearn.plotting import plot_patient_heatmap

@@ -28,7 +28,7 @@ from idc_sklearn.cli._saved_models import (
     read_model,
     set_inference,
 )
-from idc_sklearn.prior_shift import PatientPriorClassifier, adapt_to_patients
+from idc_sklearn.prior_shift import PatientPriorClassifier
 
 PREDICT_EXAMPLES = """\
 examples:
@@ -259,12 +259,7 @@ def run(parser, args, argv) -> int:
     if isinstance(model, PatientPriorClassifier):
         patients = frame["patient"].to_numpy().astype(str)
         if len(patients) and (patients != "").all():
-            adapted = adapt_to_patients(
-                proba[:, 1],
-                patients,
-                train_prior=model.train_prior,
-                strength=model.strength,
-            )
+            adapted = model.adapt_proba(proba[:, 1], patients)
             proba = np.column_stack([1 - adapted, adapted])
             predicted = classes[(adapted > 0.5).astype(int)]
             say(

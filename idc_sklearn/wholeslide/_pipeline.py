@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from idc_sklearn._checks import check_fraction, final_step
-from idc_sklearn.prior_shift import PatientPriorClassifier, adapt_to_patients
+from idc_sklearn.prior_shift import PatientPriorClassifier
 from idc_sklearn.wholeslide._arguments import (
     check_backend,
     check_count,
@@ -156,12 +156,7 @@ def predict_slide(
     proba = _predict(estimator, request, plan, progress)
     if isinstance(estimator, PatientPriorClassifier):
         # A slide is one patient's tissue: its tiles at the slide's own IDC share.
-        proba = adapt_to_patients(
-            proba,
-            np.zeros(len(proba), dtype=int),
-            train_prior=estimator.train_prior,
-            strength=estimator.strength,
-        )
+        proba = estimator.adapt_proba(proba, np.zeros(len(proba), dtype=int))
     return _assemble(request, plan, proba)
 
 

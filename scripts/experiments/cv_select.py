@@ -353,15 +353,19 @@ STRENGTHS = (0.0, 10.0, 30.0, 100.0, 300.0, 1000.0, np.inf)
 PER_PATIENT = " per patient"
 
 
-def per_patient(fold, y, proba, groups):
+def by_strength(proba, groups) -> dict:
+    """``{strength: proba adapted per patient}`` for every strength of STRENGTHS."""
+    return {s: adapt_to_patients(proba, groups, strength=s) for s in STRENGTHS}
+
+
+def per_patient(fold, y, proba, groups, adapted=None):
     """Each patient's probabilities at its own IDC share (``adapt_to_patients``),
     the strength chosen on the other folds' balanced accuracy at 0.5; returns the
     adapted probabilities and ``{fold: strength}``. No held-out label is read: a
-    patient's share comes from its own patches' probabilities."""
-    adapted = {
-        strength: adapt_to_patients(proba, groups, strength=strength)
-        for strength in STRENGTHS
-    }
+    patient's share comes from its own patches' probabilities. ``adapted`` is
+    ``by_strength(proba, groups)`` where the caller has it."""
+    if adapted is None:
+        adapted = by_strength(proba, groups)
     out, chosen = np.empty(len(y)), {}
     for k in np.unique(fold):
         other = fold != k
