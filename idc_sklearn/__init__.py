@@ -71,6 +71,8 @@ _PUBLIC = {
     # each patient's own IDC share in the predictions (label shift; no torch)
     "PatientPriorClassifier": "idc_sklearn.prior_shift",
     "adapt_to_patients": "idc_sklearn.prior_shift",
+    # each patch's neighbours on its slide in its prediction (no torch)
+    "smooth_neighbours": "idc_sklearn.spatial",
     "write_html_report": "idc_sklearn.html_report",
     # figures (matplotlib; no torch)
     "plot_comparison": "idc_sklearn.plotting",
@@ -185,6 +187,7 @@ if TYPE_CHECKING:
     )
     from idc_sklearn.prior_shift import PatientPriorClassifier, adapt_to_patients
     from idc_sklearn.resampling import EpochResampler, PatchResampler
+    from idc_sklearn.spatial import smooth_neighbours
     from idc_sklearn.split import PatientValidSplit
     from idc_sklearn.stain import MacenkoNormalizer, ReinhardNormalizer
     from idc_sklearn.wholeslide import (

@@ -95,8 +95,27 @@ PRETRAINED = MappingProxyType(
                     "by EM (Saerens et al. 2002) with a prior of pseudo-patches "
                     "chosen by cross-validation by patient, the probabilities "
                     "re-weighted to it, IDC above 0.5. Without groups, mlbn-hgb "
+                    "exactly. The best shipped model by cross-validation for "
+                    "patches given with their patients but not their positions."
+                ),
+            }
+        ),
+        "mlbn-hgb-context": MappingProxyType(
+            {
+                "file": "mlbn-small-all.safetensors",
+                "features": "features-hgb.skops",
+                "card": "mlbn-hgb-context.json",
+                "description": (
+                    "mlbn-hgb in each patch's context on its slide: given the "
+                    "patches' positions (coords=...), each probability is mixed "
+                    "with its neighbours' (smooth_neighbours), and given the "
+                    "patients (groups=...), adapted to each patient's own share of "
+                    "IDC as in mlbn-hgb-patient; the neighbours' weight and the "
+                    "prior's strength chosen together by cross-validation by "
+                    "patient, IDC above 0.5. Without groups and coords, mlbn-hgb "
                     "exactly. The best shipped model by cross-validation (every "
-                    "patch of a patient scored together), and the default."
+                    "patch of a patient scored together, with its position), and "
+                    "the default."
                 ),
             }
         ),
@@ -106,9 +125,10 @@ PRETRAINED = MappingProxyType(
 #: The name :func:`load_pretrained` loads without one: the shipped model with the best
 #: out-of-fold balanced accuracy in the cross-validation by patient over the split's
 #: 111 training and validation patients (its card's ``cross_validation``). Given the
-#: patients (``predict(X, groups=...)``, slides) it adapts to each patient's IDC
-#: share; without them it is ``"mlbn-hgb"`` exactly.
-DEFAULT_PRETRAINED = "mlbn-hgb-patient"
+#: patches' positions (``predict(X, coords=...)``, slides) it mixes each patch with
+#: its neighbours; given the patients (``groups=...``) it adapts to each patient's
+#: IDC share; without either it is ``"mlbn-hgb"`` exactly.
+DEFAULT_PRETRAINED = "mlbn-hgb-context"
 
 #: The types a shipped handcrafted pipeline's skops file may hold, by full name: the
 #: library's feature extractors and binning step, and scikit-learn's internals of a
@@ -170,13 +190,22 @@ def load_pretrained(name: str | None = None, *, device="auto"):
         A key of :data:`PRETRAINED`; None loads :data:`DEFAULT_PRETRAINED`, the
         shipped model with the best out-of-fold balanced accuracy by patient.
 
-        - ``"mlbn-hgb-patient"`` (the default): ``"mlbn-hgb"`` in a
-          :class:`~idc_sklearn.PatientPriorClassifier`: ``predict(X,
+        - ``"mlbn-hgb-context"`` (the default): ``"mlbn-hgb"`` in a
+          :class:`~idc_sklearn.PatientPriorClassifier` with a neighbours' weight:
+          ``predict_proba(X, coords=positions)`` mixes each patch's probability
+          with its neighbours' on the slide (:func:`~idc_sklearn.smooth_neighbours`;
+          positions in the archive's pixels, adjacent patches 50 apart, as
+          ``load_idc(...).frame[["x", "y"]]``), and ``groups=patients`` then
+          adapts each patient's probabilities to its own IDC share; the weight and
+          the prior's strength chosen by cross-validation by patient, IDC above
+          0.5. Without ``groups`` and ``coords``, ``"mlbn-hgb"``'s own. A slide
+          (:func:`~idc_sklearn.predict_slide`) is taken as one patient, its
+          tiles' positions as their grid.
+        - ``"mlbn-hgb-patient"``: the same without neighbours: ``predict(X,
           groups=patients)`` and ``predict_proba(X, groups=patients)`` adapt each
           patient's probabilities to its own IDC share, estimated from its patches
           (the strength of the prior chosen by cross-validation by patient), IDC
-          above 0.5; without ``groups``, ``"mlbn-hgb"``'s own. A slide
-          (:func:`~idc_sklearn.predict_slide`) is taken as one patient.
+          above 0.5; without ``groups``, ``"mlbn-hgb"``'s own.
         - ``"mlbn-hgb"``: the mean of ``mlbn-small-all``'s and a
           handcrafted ``features-hgb`` pipeline's probabilities, IDC above the
           threshold chosen by cross-validation by patient.
@@ -209,7 +238,8 @@ def load_pretrained(name: str | None = None, *, device="auto"):
           search) keeps the shipped weights; the network is
           ``model.estimator_.estimator`` (one member) or
           ``model.estimator_.named_estimators_["mlbn"].estimator``.
-        - A per-patient model (``"mlbn-hgb-patient"``, the default) is a
+        - A per-patient model (``"mlbn-hgb-context"``, the default, and
+          ``"mlbn-hgb-patient"``) is a
           :class:`~idc_sklearn.PatientPriorClassifier` around a
           :class:`~sklearn.frozen.FrozenEstimator` of ``"mlbn-hgb"``'s model,
           which is ``model.estimator_.estimator``.
@@ -290,7 +320,7 @@ def load_pretrained(name: str | None = None, *, device="auto"):
 
 def _per_patient(model, prior: dict, network):
     """``model``, frozen, in a :class:`~idc_sklearn.PatientPriorClassifier` of the
-    card's ``per_patient`` strength and training share."""
+    card's ``per_patient`` strength, training share and neighbours' weight."""
     import numpy as np
     from sklearn.frozen import FrozenEstimator
 
@@ -300,6 +330,8 @@ def _per_patient(model, prior: dict, network):
         FrozenEstimator(model),
         train_prior=prior["train_prior"],
         strength=float(prior["strength"]),
+        neighbour_weight=float(prior.get("neighbour_weight", 0.0)),
+        stride=float(prior.get("stride", 50.0)),
     )
     blank = np.zeros((2, *network.patch_shape), dtype=np.uint8)
     return wrapped.fit(blank, np.asarray(network.classes_))

@@ -20,6 +20,9 @@ pseudo-patches at ``train_prior``.
 wraps any binary classifier so that ``predict(X, groups=...)`` and
 ``predict_proba(X, groups=...)`` do it per patient. Without ``groups`` the wrapper
 is the classifier it wraps, unchanged: a patch alone has no patient to adapt to.
+Given the patches' positions too (``coords=``) and a ``neighbour_weight`` above 0,
+it first mixes each probability with its neighbours' on the slide
+(:func:`~idc_sklearn.smooth_neighbours`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from idc_sklearn.patches import check_groups
+from idc_sklearn.spatial import (
+    check_coords,
+    check_neighbour_weight,
+    check_stride,
+    smooth_neighbours,
+)
 
 __all__ = ["PatientPriorClassifier", "adapt_to_patients"]
 
@@ -195,9 +204,15 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
     exceeds 0.5. Pass every patch of a patient (or of a slide) together: the share
     comes from the patches given.
 
-    Without ``groups`` (a scorer, a pipeline, one patch at a time), ``predict`` and
-    ``predict_proba`` are ``estimator``'s own, threshold included: nothing is
-    adapted.
+    Given each patch's position on its slide too (``coords=``, for instance the
+    archive's ``x`` and ``y``) and a ``neighbour_weight`` above 0, each
+    probability is first mixed with its neighbours' on the same patient's slide
+    (:func:`~idc_sklearn.smooth_neighbours`), then adapted to the patient's share.
+
+    Without ``groups`` and ``coords`` (a scorer, a pipeline, one patch at a time),
+    ``predict`` and ``predict_proba`` are ``estimator``'s own, threshold included:
+    nothing is adapted. With ``coords`` alone the patches are smoothed as one
+    slide's, and no share is estimated.
 
     Parameters
     ----------
@@ -210,6 +225,13 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
     strength : float, default=100
         The weight of ``train_prior`` in each patient's share, in patches
         (:func:`adapt_to_patients`); ``np.inf`` adapts nothing.
+    neighbour_weight : float, default=0
+        The share of the neighbours' mean in each probability where ``coords`` are
+        given (:func:`~idc_sklearn.smooth_neighbours`'s ``weight``), in [0, 1];
+        0 ignores the positions.
+    stride : float, default=50
+        The distance between two adjacent patches' positions in ``coords``: 50
+        pixels in the IDC archive.
 
     Attributes
     ----------
@@ -234,15 +256,27 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
     (200,)
     """
 
-    def __init__(self, estimator, *, train_prior=0.5, strength=100.0):
+    def __init__(
+        self,
+        estimator,
+        *,
+        train_prior=0.5,
+        strength=100.0,
+        neighbour_weight=0.0,
+        stride=50.0,
+    ):
         self.estimator = estimator
         self.train_prior = train_prior
         self.strength = strength
+        self.neighbour_weight = neighbour_weight
+        self.stride = stride
 
     def fit(self, X, y, **fit_params):
         """Fit a clone of ``estimator`` on ``X, y`` (``fit_params`` go to it)."""
         _check_prior(self.train_prior)
         _check_strength(self.strength)
+        check_neighbour_weight(self.neighbour_weight)
+        check_stride(self.stride)
         if not hasattr(self.estimator, "predict_proba"):
             raise TypeError(
                 "estimator must have predict_proba (the probability of IDC is "
@@ -274,15 +308,19 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         tags.classifier_tags.multi_class = False
         return tags
 
-    def predict_proba(self, X, groups=None):
-        """``estimator_``'s probabilities; with ``groups``, at each patient's share.
+    def predict_proba(self, X, groups=None, coords=None):
+        """``estimator_``'s probabilities; with ``coords``, mixed with each patch's
+        neighbours'; with ``groups``, at each patient's share.
 
         Parameters
         ----------
         X : array-like
             Patches, as ``estimator`` takes them.
         groups : array-like of shape (n_patches,), default=None
-            The patient of each patch; None returns ``estimator_``'s own.
+            The patient of each patch; None estimates no share.
+        coords : array-like of shape (n_patches, 2), default=None
+            Each patch's (x, y) position on its slide, in the units of ``stride``;
+            None (or ``neighbour_weight=0``) mixes in no neighbours.
 
         Returns
         -------
@@ -291,10 +329,29 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         check_is_fitted(self)
         proba = np.asarray(self.estimator_.predict_proba(X))
         groups = check_groups(groups, len(proba))
-        if groups is None:
+        if coords is not None:
+            coords = check_coords(coords, len(proba))
+        if groups is None and not self._smooths(coords):
             return proba
-        adapted = self.adapt_proba(proba[:, 1], groups)
+        if groups is None:
+            adapted = self._smooth(proba[:, 1], None, coords)
+        else:
+            adapted = self.adapt_proba(proba[:, 1], groups, coords=coords)
         return np.column_stack([1 - adapted, adapted])
+
+    def _smooths(self, coords) -> bool:
+        return coords is not None and self.neighbour_weight > 0
+
+    def _smooth(self, proba, groups, coords):
+        if not self._smooths(coords):
+            return np.asarray(proba, dtype=float)
+        return smooth_neighbours(
+            proba,
+            coords,
+            groups,
+            weight=self.neighbour_weight,
+            stride=self.stride,
+        )
 
     def patient_shares(self, X, groups) -> dict:
         """Each patient's IDC share, estimated from its patches in ``X``: the
@@ -309,10 +366,11 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         proba = np.asarray(self.estimator_.predict_proba(X))[:, 1]
         return self.adapt_proba(proba, groups, return_shares=True)[1]
 
-    def adapt_proba(self, proba, groups, *, return_shares=False):
+    def adapt_proba(self, proba, groups, *, coords=None, return_shares=False):
         """``estimator_``'s probabilities of IDC, computed already (in batches, over
         a slide), adapted to each patient's share at this model's ``train_prior``
-        and ``strength``: :func:`adapt_to_patients` with them.
+        and ``strength``: :func:`adapt_to_patients` with them; with ``coords``,
+        first mixed with each patch's neighbours' at ``neighbour_weight``.
 
         Parameters
         ----------
@@ -320,9 +378,14 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
             ``estimator_.predict_proba(X)[:, 1]``.
         groups : array-like of shape (n_patches,)
             The patient of each patch.
+        coords : array-like of shape (n_patches, 2), default=None
+            Each patch's (x, y) position on its slide, in the units of ``stride``.
         return_shares : bool, default=False
             Also return ``{patient: share}``.
         """
+        if self._smooths(coords):
+            groups = check_groups(groups, len(np.asarray(proba)))
+            proba = self._smooth(proba, groups, coords)
         return adapt_to_patients(
             proba,
             groups,
@@ -331,10 +394,11 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
             return_priors=return_shares,
         )
 
-    def predict(self, X, groups=None):
-        """IDC where the adapted probability exceeds 0.5; without ``groups``,
-        ``estimator_.predict(X)``."""
+    def predict(self, X, groups=None, coords=None):
+        """IDC where the adapted probability exceeds 0.5; without ``groups`` and
+        ``coords``, ``estimator_.predict(X)``."""
         check_is_fitted(self)
-        if groups is None:
+        if groups is None and not self._smooths(coords):
             return self.estimator_.predict(X)
-        return self.classes_[(self.predict_proba(X, groups)[:, 1] > 0.5).astype(int)]
+        proba = self.predict_proba(X, groups, coords)[:, 1]
+        return self.classes_[(proba > 0.5).astype(int)]

@@ -55,6 +55,7 @@ from idc_sklearn import (
     patient_scores,
     read_patient_split,
     save_model,
+    smooth_neighbours,
 )
 from idc_sklearn.cli import main as cli_main
 
@@ -569,6 +570,20 @@ CASES = [
          "`predict_proba`",
          lambda tmp: PatientPriorClassifier(LinearSVC()).fit(_patches(), Y),
          TypeError, "estimator", ("predict_proba", "LinearSVC")),
+    Case("neighbours-coords", "smooth_neighbours", "`coords` of one column",
+         lambda tmp: smooth_neighbours(SCORE, np.zeros((N, 1))), ValueError,
+         "coords", ("(x, y) position", f"({N}, 2)", f"({N}, 1)")),
+    Case("neighbours-nan", "smooth_neighbours", "a NaN position",
+         lambda tmp: smooth_neighbours(SCORE, np.where(np.eye(N, 2), np.nan, 0.0)),
+         ValueError, "coords", ("finite positions", "2 NaN")),
+    Case("neighbours-weight", "smooth_neighbours", "a `weight` above 1",
+         lambda tmp: smooth_neighbours(SCORE, np.zeros((N, 2)), weight=2),
+         ValueError, "neighbour_weight", ("[0, 1]", "got 2")),
+    Case("prior-neighbours", "PatientPriorClassifier", "a negative "
+         "`neighbour_weight`",
+         lambda tmp: PatientPriorClassifier(_mlbn(), neighbour_weight=-1).fit(
+             _patches(), Y),
+         ValueError, "neighbour_weight", ("[0, 1]", "got -1")),
     # --- loaders ---
     Case("root-missing", "load_idc", "`root` that does not exist",
          _load(lambda tmp: tmp / "nowhere"), FileNotFoundError, "root",

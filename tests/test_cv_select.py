@@ -85,3 +85,33 @@ def test_same_data_mean_is_pooled(cv_select, tmp_path):
     assert (f"{SAME} & hgb (mean)", 0) not in made  # not a network
     text = cv_select._table(pooled)
     assert f"every-patch & {SAME} (mean)" in text
+
+
+def test_neighbour_rows_choose_their_weight_on_the_other_folds(cv_select):
+    rng = np.random.default_rng(0)
+    n_patients, side = 10, 6
+    groups = np.repeat([f"p{i}" for i in range(n_patients)], side * side)
+    cells = np.arange(side * side)
+    xy = np.tile(np.column_stack([50 * (cells % side), 50 * (cells // side)]), (10, 1))
+    # IDC in a block of each slide; a noisy score that its neighbours clean up.
+    y = ((xy[:, 0] < 150) & (xy[:, 1] < 150)).astype(int)
+    proba = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.25, len(y)), 0, 1)
+    fold = np.repeat(np.arange(5), len(y) // 5)
+    smoothed, chosen = cv_select.with_neighbours(fold, y, proba, groups, xy, False)
+    assert set(chosen) == set(range(5))
+    for k, choice in chosen.items():
+        weight = float(choice.split()[1])
+        assert weight > 0  # the neighbours help here, and the folds see it
+        rows = fold == k
+        expected = cv_select.smooth_neighbours(proba, xy, groups, weight=weight)
+        np.testing.assert_allclose(smoothed[rows], expected[rows])
+    pooled = {
+        ("features-hgb", 0): (fold, y, proba, groups),
+        ("base", 0): (fold, y, np.clip(proba + 0.05, 0, 1), groups),
+    }
+    text = cv_select._table(pooled, coords=(xy, groups))
+    for row in ("base & neighbours", "base per patient & neighbours"):
+        assert f"| {row} " in text
+    assert "features-hgb, same context" in text
+    with pytest.raises(AssertionError):  # positions of other patients
+        cv_select._table(pooled, coords=(xy, groups[::-1]))

@@ -85,7 +85,7 @@ def test_unknown_name_is_a_value_error_naming_it_and_the_choices():
         ValueError,
         match=(
             r"name='mlbn-huge' .*available: "
-            r"mlbn-hgb, mlbn-hgb-patient, mlbn-small, mlbn-small-all"
+            r"mlbn-hgb, mlbn-hgb-context, mlbn-hgb-patient, mlbn-small, mlbn-small-all"
         ),
     ):
         load_pretrained("mlbn-huge")
@@ -184,6 +184,27 @@ def test_the_per_patient_card_holds_its_strength_and_scores():
         assert low <= seed["lead_over_features-hgb"] <= high
         assert len(seed["strengths_by_fold"]) == 5
     # What predict does without the patients is mlbn-hgb's, figures included.
+    assert (
+        card["cross_validation_without_patients"]
+        == (pretrained_card("mlbn-hgb")["cross_validation"])
+    )
+
+
+def test_the_context_card_holds_its_weight_strength_and_scores():
+    card = pretrained_card("mlbn-hgb-context")
+    prior = card["per_patient"]
+    assert 0 < prior["neighbour_weight"] <= 1 and prior["stride"] == 50
+    model = load_pretrained("mlbn-hgb-context", device="cpu")
+    assert model.neighbour_weight == prior["neighbour_weight"]
+    assert model.strength == prior["strength"]
+    cv = card["cross_validation"]
+    assert cv["run"].endswith(" per patient & neighbours")
+    for seed in cv["seeds"].values():
+        for lead in ("lead_over_features-hgb", "lead_over_features-hgb_same_context"):
+            low, high = seed[f"{lead}_95"]
+            assert low <= seed[lead] <= high
+        assert len(seed["chosen_by_fold"]) == 5
+    # Without positions and patients it is mlbn-hgb, figures included.
     assert (
         card["cross_validation_without_patients"]
         == (pretrained_card("mlbn-hgb")["cross_validation"])
@@ -319,8 +340,8 @@ def test_cli_unknown_model_lists_the_pretrained_names(tmp_path):
     assert status == 1
     assert err == (
         "idc-sklearn predict: error: MODEL mlbn-huge does not exist, and is not the "
-        "name of a pretrained model (mlbn-hgb, mlbn-hgb-patient, mlbn-small, "
-        "mlbn-small-all)\n"
+        "name of a pretrained model (mlbn-hgb, mlbn-hgb-context, mlbn-hgb-patient, "
+        "mlbn-small, mlbn-small-all)\n"
     )
 
 

@@ -18,7 +18,12 @@ writes the table: out-of-fold balanced accuracy and ROC AUC per lever and seed,
 paired differences with 95% intervals over patients against ``features-hgb`` and
 against ``base``, the ensembles (averaged probabilities, stacking, fitted on the
 other folds' out-of-fold scores) and the decision threshold chosen by
-cross-validation (``TunedThresholdClassifierCV`` on the other folds). ::
+cross-validation (``TunedThresholdClassifierCV`` on the other folds). Rows in a
+patient's context follow: ``per patient`` (each patient's own IDC share,
+``adapt_to_patients``), ``& neighbours`` (each patch mixed with its neighbours'
+on the slide, ``smooth_neighbours``, from the positions in the archive's file
+names) and both, their settings chosen on the other folds, each also against
+features-hgb given the same context. ::
 
     python scripts/experiments/cv_select.py --levers ema --seeds 0 --threads 1
     python scripts/experiments/cv_select.py --table --markdown docs/cv_select.md \\
@@ -41,7 +46,9 @@ from shared_patients import (
     EXTRA_FOLDER,
     REPO_ROOT,
     SHARED,
+    SPLIT,
     cap_per_patient,
+    load_shared,
     machine,
 )
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -59,6 +66,8 @@ from idc_sklearn import (
     make_baseline,
     paired_bootstrap,
     plot_paired_differences,
+    read_patient_split,
+    smooth_neighbours,
 )
 
 EPOCHS = 10
@@ -378,6 +387,52 @@ def per_patient(fold, y, proba, groups, adapted=None):
     return out, chosen
 
 
+#: The neighbours' share in each probability (``smooth_neighbours``) that the other
+#: folds choose from, together with the prior's strength; 0 mixes in none.
+NEIGHBOUR_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+NEIGHBOURS = " & neighbours"
+
+
+def pooled_coords(cache: Path, folds: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Each held-out patch's (x, y) on its slide and its patient, in the pooled
+    order (fold 0's held-out patches, then fold 1's, ...): the positions in the
+    archive's file names, which the neighbours are found by."""
+    idc = load_shared(cache)
+    groups = idc.groups.astype(str)
+    split = read_patient_split(SPLIT)
+    patients = (set(split["train"]) | set(split["val"])) & set(groups)
+    keep = np.isin(groups, sorted(patients))
+    xy = idc.frame.loc[keep, ["x", "y"]].to_numpy(dtype=float)
+    y, groups = idc.target[keep], groups[keep]
+    order = np.concatenate([t for _, t in GroupKFold(folds).split(y, y, groups)])
+    return xy[order], groups[order]
+
+
+def with_neighbours(fold, y, proba, groups, coords, prior: bool):
+    """Each probability mixed with its neighbours' on the patient's slide
+    (``smooth_neighbours``), then, with ``prior``, at the patient's own share; the
+    neighbours' weight (and the strength) chosen together on the other folds'
+    balanced accuracy at 0.5. Returns the probabilities and ``{fold: choice}``."""
+    candidates = {}
+    for weight in NEIGHBOUR_WEIGHTS:
+        smoothed = smooth_neighbours(proba, coords, groups, weight=weight)
+        if not prior:
+            candidates[f"w {weight:g}"] = smoothed
+            continue
+        for strength, adapted in by_strength(smoothed, groups).items():
+            candidates[f"w {weight:g} s {strength:g}"] = adapted
+    out, chosen = np.empty(len(y)), {}
+    for k in np.unique(fold):
+        other = fold != k
+        best = max(
+            candidates,
+            key=lambda c: balanced_accuracy_score(y[other], candidates[c][other] > 0.5),
+        )
+        chosen[int(k)] = best
+        out[~other] = candidates[best][~other]
+    return out, chosen
+
+
 def stacked(fold, y, members: list[np.ndarray]):
     """Logistic regression on the members' logits, fitted on the other folds."""
     eps = 1e-6
@@ -451,6 +506,19 @@ def ensembles(pooled: dict) -> dict:
     return made
 
 
+#: The column of each context row's difference to features-hgb in the same context.
+SAME_CONTEXT = "features-hgb, same context"
+
+
+def _context(model: str) -> str:
+    """The context a row's model is given (its per-patient or neighbours' suffix),
+    or ''."""
+    for suffix in (f"{PER_PATIENT}{NEIGHBOURS}", NEIGHBOURS, PER_PATIENT):
+        if model.endswith(suffix):
+            return suffix
+    return ""
+
+
 def _in_forest(model: str) -> bool:
     """The forest plot's rows: each model and its mean with features-hgb, at 0.5
     (the table holds the variants: stacked, +tta, seeds averaged, thresholds)."""
@@ -464,10 +532,11 @@ def _is_network(model: str) -> bool:
     return model == BASE_RUN or lever or gpu
 
 
-def table(out: Path, reuse: Path, figures: Path | None = None) -> str:
+def table(out: Path, reuse: Path, figures: Path | None = None, coords=None) -> str:
     """The table of every run that scored every held-out patch, then one table
-    per packed subset (``gpu_width.py``'s runs) on that subset's patches."""
-    text = _table(pooled_predictions(out, reuse), figures)
+    per packed subset (``gpu_width.py``'s runs) on that subset's patches.
+    ``coords`` (``pooled_coords``) adds the rows with each patch's neighbours."""
+    text = _table(pooled_predictions(out, reuse), figures, coords)
     for sha, pooled in subset_predictions(out, reuse).items():
         _, y, _, groups = next(iter(pooled.values()))
         text += (
@@ -478,7 +547,7 @@ def table(out: Path, reuse: Path, figures: Path | None = None) -> str:
     return text
 
 
-def _table(pooled: dict, figures: Path | None = None) -> str:
+def _table(pooled: dict, figures: Path | None = None, coords=None) -> str:
     pooled.update(ensembles(pooled))
     thresholds = {}
     for (model, seed), (fold, y, proba, groups) in list(pooled.items()):
@@ -492,13 +561,33 @@ def _table(pooled: dict, figures: Path | None = None) -> str:
             adapted, chosen = per_patient(fold, y, proba, groups)
             pooled[f"{model}{PER_PATIENT}", seed] = (fold, y, adapted, groups)
             thresholds[f"{model}{PER_PATIENT}", seed] = chosen
+            if coords is not None:
+                xy, coords_groups = coords
+                np.testing.assert_array_equal(groups, coords_groups)
+                for name, prior in (
+                    (f"{model}{NEIGHBOURS}", False),
+                    (f"{model}{PER_PATIENT}{NEIGHBOURS}", True),
+                ):
+                    smoothed, chosen = with_neighbours(
+                        fold, y, proba, groups, xy, prior
+                    )
+                    pooled[name, seed] = (fold, y, smoothed, groups)
+                    thresholds[name, seed] = chosen
     rows, forest = [], []
     for (model, seed), (_, y, proba, groups) in sorted(pooled.items()):
         row = {"model": model, "seed": seed, **scores(y, proba, groups)}
         row["IDC called"] = float(np.mean(proba > 0.5))
-        for against in (REFERENCE, BASE_RUN):
-            if (against, seed) not in pooled or against == model:
-                row[f"- {against}"] = ""
+        for column, against in (
+            (REFERENCE, REFERENCE),
+            (BASE_RUN, BASE_RUN),
+            (SAME_CONTEXT, REFERENCE + _context(model)),
+        ):
+            if (
+                (against, seed) not in pooled
+                or against == model
+                or (column == SAME_CONTEXT and not _context(model))
+            ):
+                row[f"- {column}"] = ""
                 continue
             _, y_ref, p_ref, g_ref = pooled[against, seed]
             np.testing.assert_array_equal(groups, g_ref)
@@ -506,11 +595,11 @@ def _table(pooled: dict, figures: Path | None = None) -> str:
             result = paired_bootstrap(
                 y, (proba > 0.5).astype(int), (p_ref > 0.5).astype(int), groups
             )
-            row[f"- {against}"] = (
+            row[f"- {column}"] = (
                 f"{result['difference']:+.3f} "
                 f"[{result['low']:+.3f}, {result['high']:+.3f}]"
             )
-            if against == REFERENCE and _in_forest(model):
+            if column == REFERENCE and _in_forest(model):
                 # The forest plot reads reference minus model: a model that
                 # leads features-hgb lies below 0, in red.
                 forest.append(
@@ -527,11 +616,15 @@ def _table(pooled: dict, figures: Path | None = None) -> str:
     if thresholds:
         lines.append(
             "Chosen on the other folds (fold: threshold, or the per-patient "
-            "prior's strength in patches):"
+            "prior's strength in patches, or the neighbours' weight w and the "
+            "strength s):"
         )
         lines.append("")
         for (model, seed), chosen in sorted(thresholds.items()):
-            values = ", ".join(f"{k}: {v:g}" for k, v in chosen.items())
+            values = ", ".join(
+                f"{k}: {v}" if isinstance(v, str) else f"{k}: {v:g}"
+                for k, v in chosen.items()
+            )
             lines.append(f"- {model}, seed {seed}: {values}")
     calibrated = [
         m
@@ -627,7 +720,9 @@ def main(argv=None) -> None:
     if not args.table:
         run(args)
     figures = None if args.figures is None else Path(args.figures)
-    text = table(Path(args.out), Path(args.reuse), figures)
+    text = table(
+        Path(args.out), Path(args.reuse), figures, pooled_coords(Path(args.cache))
+    )
     inner = inner_against_outer(Path(args.out))
     if inner:
         text += "\n\nInner validation split against the held-out fold:\n\n" + inner
