@@ -111,8 +111,9 @@ def _check_estimator(estimator):
         if isinstance(final, PatientPriorClassifier):
             reason = (
                 "WSInfer scores each tile alone, so the adaptation to each "
-                "patient's IDC share is not part of a WSInfer model: export the "
-                "network inside it, or the pretrained network mlbn-small"
+                "patient's IDC share and the mixing with each tile's neighbours "
+                "are not part of a WSInfer model: export the network inside it, or "
+                "the pretrained network mlbn-small"
             )
         raise TypeError(
             "estimator must be a fitted CNN of idc_sklearn (MLBNInceptionClassifier, "

@@ -188,7 +188,9 @@ def test_a_per_patient_model_is_refused_naming_the_adaptation(fitted, tmp_path):
 
     adapted = PatientPriorClassifier(fitted["mlbn"])
     adapted.estimator_, adapted.classes_ = fitted["mlbn"], fitted["mlbn"].classes_
-    with pytest.raises(TypeError, match="each tile alone.*export the network inside"):
+    with pytest.raises(
+        TypeError, match="each tile alone.*share and the mixing.*export the network"
+    ):
         export_wsinfer(adapted, tmp_path / "model")
     assert not (tmp_path / "model").exists()
 
