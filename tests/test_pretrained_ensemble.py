@@ -30,6 +30,7 @@ from idc_sklearn import (
     pretrained,
     pretrained_card,
     save_model,
+    smooth_neighbours,
 )
 from idc_sklearn._checks import patch_networks
 from idc_sklearn.cli import main
@@ -38,6 +39,7 @@ skops_io = pytest.importorskip("skops.io", reason="skops reads the shipped pipel
 
 SHAPE = (32, 32, 3)  # HOG's 16-pixel cells in 2x2 blocks need 32 pixels
 NETWORK, ENSEMBLE, PATIENT = "mlbn-small-all", "mlbn-hgb", "mlbn-hgb-patient"
+CONTEXT = "mlbn-hgb-context"
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +61,22 @@ def folder(tmp_path_factory, data):
         root / PRETRAINED[ENSEMBLE]["features"],
         compression=zipfile.ZIP_DEFLATED,
     )
-    for name, threshold in ((NETWORK, 0.62), (ENSEMBLE, 0.47), (PATIENT, 0.47)):
+    for name, threshold in (
+        (NETWORK, 0.62),
+        (ENSEMBLE, 0.47),
+        (PATIENT, 0.47),
+        (CONTEXT, 0.47),
+    ):
         card = {"name": name, "operating_point": {"threshold": threshold}}
         if name == PATIENT:
             card["per_patient"] = {"strength": 20.0, "train_prior": 0.5}
+        if name == CONTEXT:
+            card["per_patient"] = {
+                "strength": 30.0,
+                "train_prior": 0.5,
+                "neighbour_weight": 0.5,
+                "stride": 50.0,
+            }
         (root / PRETRAINED[name]["card"]).write_text(json.dumps(card))
     return root
 
@@ -84,12 +98,12 @@ def _reference(folder, X):
     return network.predict_proba(X), features.predict_proba(X)
 
 
-def test_the_default_is_the_per_patient_ensemble_and_every_entry_names_its_files():
-    assert DEFAULT_PRETRAINED == PATIENT and DEFAULT_PRETRAINED in PRETRAINED
-    for name in (ENSEMBLE, PATIENT):
+def test_the_default_is_the_context_ensemble_and_every_entry_names_its_files():
+    assert DEFAULT_PRETRAINED == CONTEXT and DEFAULT_PRETRAINED in PRETRAINED
+    for name in (ENSEMBLE, PATIENT, CONTEXT):
         assert PRETRAINED[name]["file"] == PRETRAINED[NETWORK]["file"]
         assert set(PRETRAINED[name]) == {"file", "features", "card", "description"}
-    assert PRETRAINED[PATIENT]["features"] == PRETRAINED[ENSEMBLE]["features"]
+        assert PRETRAINED[name]["features"] == PRETRAINED[ENSEMBLE]["features"]
 
 
 def test_the_network_predicts_at_its_chosen_threshold(shipped_here, data):
@@ -112,7 +126,7 @@ def test_the_ensemble_averages_its_members_at_its_threshold(shipped_here, data):
     proba = model.predict_proba(X)
     np.testing.assert_allclose(proba, (net_proba + features_proba) / 2, atol=1e-6)
     np.testing.assert_array_equal(model.predict(X), (proba[:, 1] >= 0.47).astype(int))
-    assert pretrained_card()["name"] == PATIENT
+    assert pretrained_card()["name"] == CONTEXT
     default = load_pretrained(device="cpu")
     assert isinstance(default, PatientPriorClassifier)
     np.testing.assert_allclose(default.predict_proba(X), proba)
@@ -141,6 +155,30 @@ def test_the_per_patient_model_is_the_ensemble_adapted_to_each_patient(
         clone(model).fit(X[:8], y=np.tile([0, 1], 4)).predict_proba(X),
         model.predict_proba(X),
     )
+
+
+def test_the_context_model_mixes_neighbours_then_adapts_each_patient(
+    shipped_here, data
+):
+    X, _, groups = data
+    model = load_pretrained(CONTEXT, device="cpu")
+    assert isinstance(model, PatientPriorClassifier)
+    assert (model.strength, model.neighbour_weight, model.stride) == (30.0, 0.5, 50.0)
+    ensemble = load_pretrained(ENSEMBLE, device="cpu")
+    proba = ensemble.predict_proba(X)[:, 1]
+    # Patches of one patient in a row, 50 pixels apart: each has neighbours.
+    coords = np.column_stack([np.arange(len(X)) * 50, np.zeros(len(X))])
+    smoothed = smooth_neighbours(proba, coords, groups, weight=0.5)
+    expected = adapt_to_patients(smoothed, groups, strength=30)
+    got = model.predict_proba(X, groups=groups, coords=coords)[:, 1]
+    np.testing.assert_allclose(got, expected)
+    assert not np.allclose(got, adapt_to_patients(proba, groups, strength=30))
+    # Positions alone: the neighbours only, as one slide; neither: the ensemble.
+    np.testing.assert_allclose(
+        model.predict_proba(X, coords=coords)[:, 1],
+        smooth_neighbours(proba, coords, weight=0.5),
+    )
+    np.testing.assert_array_equal(model.predict(X), ensemble.predict(X))
 
 
 def test_refitting_a_frozen_model_keeps_the_shipped_weights(shipped_here, data):
@@ -252,47 +290,99 @@ def _archive(folder, data) -> list[str]:
     return names
 
 
-def test_cli_predict_adapts_each_patient_of_an_archive(shipped_here, data, tmp_path):
-    """mlbn-hgb-patient on a folder of the archive's layout, whose file names give
-    each patch's patient: each patient's probabilities at its own share."""
-    X, y, groups = data
-    names = _archive(tmp_path / "archive", data)
-    out = tmp_path / "predictions.csv"
-    archive = str(tmp_path / "archive")
-    assert main(["predict", PATIENT, archive, "--output", str(out), "-q"]) == 0
+def _predictions(out, names):
+    """The CSV ``out`` of idc-sklearn predict, its rows those of the files ``names``."""
     import pandas as pd
 
     table = pd.read_csv(out, dtype={"patient": str}).set_index("path")
     table.index = [Path(path).name for path in table.index]
-    table = table.loc[names]
+    return table.loc[names]
+
+
+@pytest.mark.parametrize("name", [PATIENT, CONTEXT])
+def test_cli_predict_adapts_each_patient_of_an_archive(
+    shipped_here, data, tmp_path, capsys, name
+):
+    """A per-patient model on a folder of the archive's layout, whose file names
+    give each patch's patient and position: each patient's probabilities at its
+    own share, mlbn-hgb-context's first mixed with their neighbours'."""
+    X, _, groups = data
+    names = _archive(tmp_path / "archive", data)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", name, str(tmp_path / "archive"), "--output", str(out)]) == 0
+    mixed = "Mixed each patch with its neighbours" in capsys.readouterr().err
+    table = _predictions(out, names)
+    model = load_pretrained(name, device="cpu")
     ensemble = load_pretrained(ENSEMBLE, device="cpu").predict_proba(X)[:, 1]
-    expected = adapt_to_patients(ensemble, groups, strength=20)
+    coords = np.column_stack([50 * np.arange(len(X)), np.zeros(len(X))])  # _archive's
+    smoothed = smooth_neighbours(
+        ensemble, coords, groups, weight=model.neighbour_weight
+    )
+    expected = adapt_to_patients(smoothed, groups, strength=model.strength)
     np.testing.assert_allclose(table["proba"], expected, atol=1e-5)
     np.testing.assert_array_equal(table["predicted"], (expected > 0.5).astype(int))
-    assert not np.allclose(expected, ensemble, atol=1e-3)  # it did adapt
+    alone = adapt_to_patients(ensemble, groups, strength=model.strength)
+    assert not np.allclose(alone, ensemble, atol=1e-3)  # it did adapt
+    # mlbn-hgb-context mixed the neighbours in, and said so; mlbn-hgb-patient not.
+    assert mixed == (name == CONTEXT)
+    assert np.allclose(expected, alone, atol=1e-3) == (name == PATIENT)
+
+
+def test_cli_predict_mixes_no_neighbours_where_a_name_gives_no_position(
+    shipped_here, data, tmp_path, capsys
+):
+    """Patches whose file names give their patient but not their position: each
+    patient's probabilities at its own share, no patch mixed with its neighbours,
+    and a line says so."""
+    from PIL import Image
+
+    X, _, groups = data
+    folder = tmp_path / "patches"
+    folder.mkdir()
+    names = [f"{patient}_idx5_patch{i}.png" for i, patient in enumerate(groups)]
+    for patch, name in zip(X, names, strict=True):
+        Image.fromarray(patch).save(folder / name)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", CONTEXT, str(folder), "--output", str(out)]) == 0
+    assert "no patch was mixed with its neighbours" in capsys.readouterr().err
+    table = _predictions(out, names)
+    assert table["x"].isna().all()
+    strength = load_pretrained(CONTEXT, device="cpu").strength
+    ensemble = load_pretrained(ENSEMBLE, device="cpu").predict_proba(X)[:, 1]
+    expected = adapt_to_patients(ensemble, groups, strength=strength)
+    np.testing.assert_allclose(table["proba"], expected, atol=1e-5)
 
 
 def test_cli_heatmap_adapts_the_patient(shipped_here, data, tmp_path, monkeypatch):
     """idc-sklearn heatmap draws one patient: with mlbn-hgb-patient, its patches
-    at that patient's own share."""
+    at that patient's own share; with mlbn-hgb-context, each first mixed with its
+    neighbours' at the patches' x, y."""
     from idc_sklearn import plotting
 
-    X, _, groups = data
     _archive(tmp_path / "archive", data)
     drawn = {}
 
     def capture(idc, proba, **kwargs):
-        drawn["proba"] = np.asarray(proba)
+        drawn["idc"], drawn["proba"] = idc, np.asarray(proba)
 
     monkeypatch.setattr(plotting, "plot_patient_heatmap", capture)
-    for name in (ENSEMBLE, PATIENT):
+    for name in (ENSEMBLE, PATIENT, CONTEXT):
         argv = ["heatmap", name, "--data", str(tmp_path / "archive"), "--patient"]
         argv += ["p1", "--output", str(tmp_path / f"{name}.png"), "-q"]
         assert main(argv) == 0
         drawn[name] = drawn.pop("proba")
-    mine = groups == "p1"
-    plain = load_pretrained(ENSEMBLE, device="cpu").predict_proba(X[mine])[:, 1]
-    np.testing.assert_allclose(np.sort(drawn[ENSEMBLE]), np.sort(plain), atol=1e-5)
-    expected = adapt_to_patients(plain, np.zeros(len(plain)), strength=20)
-    np.testing.assert_allclose(np.sort(drawn[PATIENT]), np.sort(expected), atol=1e-5)
-    assert not np.allclose(np.sort(expected), np.sort(plain), atol=1e-3)
+    idc = drawn["idc"]  # the patient's patches, read alike each time
+    assert (idc.frame["patient"] == "p1").all() and len(idc.frame) == 6
+    plain = load_pretrained(ENSEMBLE, device="cpu").predict_proba(idc.data)[:, 1]
+    np.testing.assert_allclose(drawn[ENSEMBLE], plain, atol=1e-5)
+    one = np.zeros(len(plain))
+    expected = adapt_to_patients(plain, one, strength=20)
+    np.testing.assert_allclose(drawn[PATIENT], expected, atol=1e-5)
+    assert not np.allclose(expected, plain, atol=1e-3)
+    context = load_pretrained(CONTEXT, device="cpu")
+    coords = idc.frame[["x", "y"]].to_numpy()
+    smoothed = smooth_neighbours(plain, coords, weight=context.neighbour_weight)
+    expected = adapt_to_patients(smoothed, one, strength=context.strength)
+    np.testing.assert_allclose(drawn[CONTEXT], expected, atol=1e-5)
+    alone = adapt_to_patients(plain, one, strength=context.strength)
+    assert not np.allclose(expected, alone, atol=1e-3)  # the neighbours counted

@@ -250,6 +250,48 @@ def test_a_per_patient_model_adapts_each_slide_to_its_own_share(
         assert row["idc_tiles"] == int((mine > 0.5).sum())
 
 
+def test_a_neighbour_weight_mixes_each_tile_with_its_neighbours_on_the_grid(
+    model, local, slides, tmp_path
+):
+    """With a neighbour_weight, each tile's probability is first mixed with its
+    neighbours' on the slide's tile grid (adjacent tiles ``stride`` apart), then
+    adapted to the slide's own share."""
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+
+    from idc_sklearn import PatientPriorClassifier, adapt_to_patients, smooth_neighbours
+
+    _, out = local
+    # A stride other than the archive's 50: the grid is laid in the model's units.
+    context = PatientPriorClassifier(
+        FrozenEstimator(model), strength=300, neighbour_weight=0.75, stride=7.0
+    ).fit(*make_patches(n=8)[:2])
+    slide = slides[0][0]
+    _run(context, [slide], tmp_path)
+    plain = _tiles(out, slide)
+    proba = plain["probability"].to_numpy().astype(float)
+    grid = plain[["col", "row"]].to_numpy()
+    one_slide = np.zeros(len(proba))
+    smoothed = smooth_neighbours(proba, grid, weight=0.75, stride=1)
+    expected = adapt_to_patients(smoothed, one_slide, strength=300)
+    mine = _tiles(tmp_path, slide)["probability"]
+    np.testing.assert_allclose(mine, expected, atol=1e-6)
+    alone = adapt_to_patients(proba, one_slide, strength=300)
+    assert not np.allclose(mine, alone, atol=1e-3)  # the neighbours counted
+    # A rerun into the same folder with the same model skips the slide; with
+    # another weight (a PatientPriorClassifier too) it is redone, not reused.
+    assert _run(context, [slide], tmp_path)["skipped"].all()
+    other = clone(context).set_params(neighbour_weight=0.25)
+    other.fit(*make_patches(n=8)[:2])
+    assert not _run(other, [slide], tmp_path)["skipped"].any()
+    smoothed = smooth_neighbours(proba, grid, weight=0.25, stride=1)
+    np.testing.assert_allclose(
+        _tiles(tmp_path, slide)["probability"],
+        adapt_to_patients(smoothed, one_slide, strength=300),
+        atol=1e-6,
+    )
+
+
 def test_the_command_line_runs_on_the_scheduler(slides, client, tmp_path, capsys):
     out = tmp_path / "maps"
     argv = ["slide", "mlbn-small", *map(str, slides[0]), str(slides[1])]

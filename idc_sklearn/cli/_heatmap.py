@@ -98,11 +98,18 @@ def run(parser, args, argv) -> int:
     idc = _patient_data(args, patch_shape)
     proba = predict_proba(model, idc.data, args.quiet)[:, 1]
     if isinstance(model, PatientPriorClassifier):
-        # One patient's patches: at its own IDC share, estimated from them.
+        # One patient's patches: at its own IDC share, estimated from them, each
+        # first mixed with its neighbours where the model has a weight.
         proba, share = model.adapt_proba(
-            proba, np.zeros(len(proba), dtype=int), return_shares=True
+            proba,
+            np.zeros(len(proba), dtype=int),
+            coords=idc.frame[["x", "y"]].to_numpy(dtype=float),
+            return_shares=True,
         )
-        say(args, f"Adapted to the patient's IDC share, estimated {share[0]:.2f}.")
+        done = "Adapted"
+        if model.neighbour_weight > 0:
+            done = "Mixed each patch with its neighbours, then adapted"
+        say(args, f"{done} to the patient's IDC share, estimated {share[0]:.2f}.")
     from idc_sklearn.plotting import plot_patient_heatmap
 
     plot_patient_heatmap(idc, proba, patient=args.patient, path=output)

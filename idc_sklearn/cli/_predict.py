@@ -45,7 +45,9 @@ columns of the CSV (one row per patch, in the order read):
 
 A per-patient model (MODEL mlbn-hgb-patient, a PatientPriorClassifier) adapts
 each patient's probabilities to that patient's own IDC share, estimated from its
-patches in PATH (patients from the file names); IDC above 0.5."""
+patches in PATH (patients from the file names); IDC above 0.5. MODEL
+mlbn-hgb-context first mixes each patch with its neighbours on the patient's
+slide, where the file names give every patch's position (x, y)."""
 DEFAULT_PREDICTIONS = "predictions.csv"
 _ARCHIVE_NAME = re.compile(r"^(?P<patient>.+?)_idx5_", re.IGNORECASE)
 _POSITION = re.compile(
@@ -246,6 +248,42 @@ def _read_patches(args, patch_shape):
     return _read_png_folder(args, path, patch_shape)
 
 
+def _per_patient(args, model, frame, proba, predicted):
+    """A PatientPriorClassifier's ``proba`` and ``predicted`` at each patient's IDC
+    share, the patches first mixed with their neighbours where the model has a
+    ``neighbour_weight`` and every file name gives its position; as they are where
+    a patch's patient is unknown."""
+    patients = frame["patient"].to_numpy().astype(str)
+    if not len(patients) or (patients == "").any():
+        say(
+            args,
+            "The patients of the patches are unknown (no <patient>_idx5_ file "
+            "names): each patch is scored alone, as by the model inside.",
+        )
+        return proba, predicted
+    positions = frame[["x", "y"]]
+    known = not positions.isna().to_numpy().any()
+    coords = positions.to_numpy(dtype=float) if known else None
+    adapted = model.adapt_proba(proba[:, 1], patients, coords=coords)
+    shares = f"the IDC share of each of {len(set(patients))} patients, from its patches"
+    if model.neighbour_weight == 0:
+        say(args, f"Adapted to {shares}.")
+    elif known:
+        say(
+            args,
+            "Mixed each patch with its neighbours (positions from the file names), "
+            f"then adapted to {shares}.",
+        )
+    else:
+        say(
+            args,
+            f"Adapted to {shares}; not every file name gives its patch's position "
+            "(_x<X>_y<Y>), so no patch was mixed with its neighbours.",
+        )
+    predicted = model.classes_[(adapted > 0.5).astype(int)]
+    return np.column_stack([1 - adapted, adapted]), predicted
+
+
 def run(parser, args, argv) -> int:
     """Run ``predict``: read the model and PATH, write the CSV."""
     if args.output != "-":
@@ -257,22 +295,7 @@ def run(parser, args, argv) -> int:
     classes = final_step(model).classes_
     predicted = predicted_classes(model, proba)
     if isinstance(model, PatientPriorClassifier):
-        patients = frame["patient"].to_numpy().astype(str)
-        if len(patients) and (patients != "").all():
-            adapted = model.adapt_proba(proba[:, 1], patients)
-            proba = np.column_stack([1 - adapted, adapted])
-            predicted = classes[(adapted > 0.5).astype(int)]
-            say(
-                args,
-                f"Adapted to the IDC share of each of {len(set(patients))} "
-                "patients, from its own patches.",
-            )
-        else:
-            say(
-                args,
-                "The patients of the patches are unknown (no <patient>_idx5_ file "
-                "names): each patch is scored alone, as by the model inside.",
-            )
+        proba, predicted = _per_patient(args, model, frame, proba, predicted)
     table = frame.reset_index(drop=True).assign(proba=proba[:, 1], predicted=predicted)[
         list(PREDICTION_COLUMNS)
     ]

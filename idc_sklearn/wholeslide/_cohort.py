@@ -10,6 +10,7 @@ rows, in the order of ``slides``, make ``slides.csv``.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections import Counter
 from pathlib import Path
@@ -236,6 +237,13 @@ def _check(estimator, slides, output_dir, client, threshold, resume, progress, o
         "threshold": threshold,
         **{k: v for k, v in checked.items() if k not in _SPEED_ONLY},
     }
+    if isinstance(estimator, PatientPriorClassifier):
+        # The adaptation too: mlbn-hgb-patient and mlbn-hgb-context are one kind.
+        settings["per_patient"] = {
+            k: str(v) if isinstance(v, float) and math.isinf(v) else v
+            for k, v in estimator.get_params(deep=False).items()
+            if k in ("train_prior", "strength", "neighbour_weight", "stride")
+        }
     return slides, folder, threshold, _as_json(settings)
 
 

@@ -75,7 +75,10 @@ def predict_slide(
         :class:`~idc_sklearn.PatientPriorClassifier` (``load_pretrained(
         "mlbn-hgb-patient")``) takes the slide as one patient: its tiles'
         probabilities are adapted to the slide's own IDC share, estimated from
-        them (:func:`~idc_sklearn.adapt_to_patients`).
+        them (:func:`~idc_sklearn.adapt_to_patients`). One with a
+        ``neighbour_weight`` above 0 (``"mlbn-hgb-context"``) first mixes each
+        tile's probability with its neighbours' on the tile grid
+        (:func:`~idc_sklearn.smooth_neighbours`).
     slide : str or path-like
         A whole-slide image that OpenSlide reads, or tiffslide where OpenSlide
         cannot (then with a warning that says why).
@@ -155,8 +158,13 @@ def predict_slide(
     plan = _plan(request)
     proba = _predict(estimator, request, plan, progress)
     if isinstance(estimator, PatientPriorClassifier):
-        # A slide is one patient's tissue: its tiles at the slide's own IDC share.
-        proba = estimator.adapt_proba(proba, np.zeros(len(proba), dtype=int))
+        # A slide is one patient's tissue: its tiles at the slide's own IDC share,
+        # each first mixed with its neighbours' where the model has a weight.
+        proba = estimator.adapt_proba(
+            proba,
+            np.zeros(len(proba), dtype=int),
+            coords=np.column_stack([plan.cols, plan.rows]) * estimator.stride,
+        )
     return _assemble(request, plan, proba)
 
 
