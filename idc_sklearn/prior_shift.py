@@ -254,6 +254,15 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
     >>> model = PatientPriorClassifier(FrozenEstimator(hgb)).fit(X[:400], y[:400])
     >>> model.predict(X[400:], groups=groups[400:]).shape
     (200,)
+
+    With the patches' positions on their slides (the archive's ``x`` and ``y``),
+    each patch is first mixed with its neighbours':
+
+    >>> coords = data.frame[["x", "y"]].to_numpy()[400:600]
+    >>> model.set_params(neighbour_weight=0.5)  # doctest: +ELLIPSIS
+    PatientPriorClassifier(...)
+    >>> model.predict(X[400:], groups=groups[400:], coords=coords).shape
+    (200,)
     """
 
     def __init__(
