@@ -115,3 +115,21 @@ def test_neighbour_rows_choose_their_weight_on_the_other_folds(cv_select):
     assert "features-hgb, same context" in text
     with pytest.raises(AssertionError):  # positions of other patients
         cv_select._table(pooled, coords=(xy, groups[::-1]))
+
+
+def test_pooled_coords_follow_the_folds_held_out_order(cv_select, monkeypatch):
+    data = make_idc_patches(n_patients=12, patches_per_patient=8, random_state=0)
+    patients = sorted(set(data.groups.astype(str)))
+    # Two patients outside the split's training and validation lists: left out.
+    split = {"train": patients[:7], "val": patients[7:10], "test": patients[10:]}
+    monkeypatch.setattr(cv_select, "load_shared", lambda cache: data)
+    monkeypatch.setattr(cv_select, "read_patient_split", lambda path: split)
+    xy, groups = cv_select.pooled_coords(Path("unused"))
+    keep = np.isin(data.groups.astype(str), split["train"] + split["val"])
+    y, g = data.target[keep], data.groups[keep].astype(str)
+    frame = data.frame[keep].reset_index(drop=True)
+    held_out = [test for _, test in GroupKFold(5).split(y, y, g)]
+    order = np.concatenate(held_out)
+    np.testing.assert_array_equal(groups, g[order])
+    np.testing.assert_array_equal(xy, frame.loc[order, ["x", "y"]].to_numpy(float))
+    assert len(xy) == keep.sum() < len(data.target)
