@@ -182,22 +182,9 @@ def patient_prior(pooled: dict, run: str, runs: list[dict]) -> dict:
         fold, y, proba, groups = pooled[run, seed]
         every = by_strength(proba, groups)
         adapted, strengths = per_patient(fold, y, proba, groups, every)
-        hgb = pooled[REFERENCE, seed][2]
-        calls = (adapted > 0.5).astype(int)
-        lead, lead_95 = _paired(y, calls, (hgb > 0.5).astype(int), groups)
-        gain, gain_95 = _paired(y, calls, (proba > 0.5).astype(int), groups)
+        references = {"features-hgb": pooled[REFERENCE, seed][2]}
         per_seed[str(seed)] = {
-            "balanced_accuracy": round(
-                float(balanced_accuracy_score(y, adapted > 0.5)), 4
-            ),
-            "roc_auc": round(float(roc_auc_score(y, adapted)), 4),
-            "features-hgb_balanced_accuracy": round(
-                float(balanced_accuracy_score(y, hgb > 0.5)), 4
-            ),
-            "lead_over_features-hgb": lead,
-            "lead_over_features-hgb_95": lead_95,
-            "gain_over_unadapted_at_0.5": gain,
-            "gain_over_unadapted_at_0.5_95": gain_95,
+            **_seed_scores(y, adapted, proba, groups, references),
             "strengths_by_fold": strengths,
         }
         pooled_y.append(y)
@@ -239,12 +226,32 @@ def patient_prior(pooled: dict, run: str, runs: list[dict]) -> dict:
     }
 
 
-def _paired(y, calls, reference_calls, groups) -> tuple[float, list[float]]:
-    result = paired_bootstrap(y, calls, reference_calls, groups)
-    return round(float(result["difference"]), 4), [
-        round(float(result["low"]), 4),
-        round(float(result["high"]), 4),
-    ]
+def _seed_scores(y, adapted, unadapted, groups, references: dict) -> dict:
+    """One seed's out-of-fold scores of ``adapted``: balanced accuracy at 0.5 and
+    ROC AUC; each reference's balanced accuracy and ``adapted``'s lead over it;
+    its gain over ``unadapted``; leads and gains paired over patients, with 95%
+    intervals."""
+    calls = (adapted > 0.5).astype(int)
+    scores = {
+        "balanced_accuracy": round(float(balanced_accuracy_score(y, calls)), 4),
+        "roc_auc": round(float(roc_auc_score(y, adapted)), 4),
+    }
+
+    def paired(key: str, reference) -> None:
+        result = paired_bootstrap(y, calls, (reference > 0.5).astype(int), groups)
+        scores[key] = round(float(result["difference"]), 4)
+        scores[f"{key}_95"] = [
+            round(float(result["low"]), 4),
+            round(float(result["high"]), 4),
+        ]
+
+    for name, reference in references.items():
+        scores[f"{name}_balanced_accuracy"] = round(
+            float(balanced_accuracy_score(y, reference > 0.5)), 4
+        )
+        paired(f"lead_over_{name}", reference)
+    paired("gain_over_unadapted_at_0.5", unadapted)
+    return scores
 
 
 def patient_context(pooled: dict, run: str, runs: list[dict], coords) -> dict:
@@ -262,27 +269,9 @@ def patient_context(pooled: dict, run: str, runs: list[dict], coords) -> dict:
         adapted, chosen = with_neighbours(fold, y, proba, groups, xy, prior=True)
         hgb = pooled[REFERENCE, seed][2]
         hgb_context, _ = with_neighbours(fold, y, hgb, groups, xy, prior=True)
-        calls = (adapted > 0.5).astype(int)
-        lead, lead_95 = _paired(y, calls, (hgb > 0.5).astype(int), groups)
-        same, same_95 = _paired(y, calls, (hgb_context > 0.5).astype(int), groups)
-        gain, gain_95 = _paired(y, calls, (proba > 0.5).astype(int), groups)
+        references = {"features-hgb": hgb, "features-hgb_same_context": hgb_context}
         per_seed[str(seed)] = {
-            "balanced_accuracy": round(
-                float(balanced_accuracy_score(y, adapted > 0.5)), 4
-            ),
-            "roc_auc": round(float(roc_auc_score(y, adapted)), 4),
-            "features-hgb_balanced_accuracy": round(
-                float(balanced_accuracy_score(y, hgb > 0.5)), 4
-            ),
-            "lead_over_features-hgb": lead,
-            "lead_over_features-hgb_95": lead_95,
-            "features-hgb_same_context_balanced_accuracy": round(
-                float(balanced_accuracy_score(y, hgb_context > 0.5)), 4
-            ),
-            "lead_over_features-hgb_same_context": same,
-            "lead_over_features-hgb_same_context_95": same_95,
-            "gain_over_unadapted_at_0.5": gain,
-            "gain_over_unadapted_at_0.5_95": gain_95,
+            **_seed_scores(y, adapted, proba, groups, references),
             "chosen_by_fold": chosen,
         }
         pooled_y.append(y)
