@@ -20,22 +20,14 @@ import numbers
 
 import numpy as np
 
+from idc_sklearn._checks import check_fraction
 from idc_sklearn.patches import check_groups
 
 __all__ = ["smooth_neighbours"]
 
 
 def check_neighbour_weight(weight) -> float:
-    if (
-        isinstance(weight, bool)
-        or not isinstance(weight, numbers.Real)
-        or not 0 <= weight <= 1  # also refuses NaN
-    ):
-        raise ValueError(
-            "neighbour_weight must be the share of the neighbours' mean in each "
-            f"patch's probability, a float in [0, 1]; got {weight!r}."
-        )
-    return float(weight)
+    return check_fraction(weight, "neighbour_weight")
 
 
 def check_stride(stride) -> float:

@@ -55,10 +55,8 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from idc_sklearn import (
     PRETRAINED,
-    adapt_to_patients,
     make_baseline,
     paired_bootstrap,
-    smooth_neighbours,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,6 +67,7 @@ from cv_select import (  # noqa: E402
     STRENGTHS,
     by_strength,
     ensembles,
+    neighbour_candidates,
     per_patient,
     pooled_coords,
     pooled_predictions,
@@ -190,11 +189,7 @@ def patient_prior(pooled: dict, run: str, runs: list[dict]) -> dict:
         pooled_y.append(y)
         for strength in STRENGTHS:
             pooled_calls[strength].append(every[strength] > 0.5)
-    y = np.concatenate(pooled_y)
-    strength = max(
-        STRENGTHS,
-        key=lambda s: balanced_accuracy_score(y, np.concatenate(pooled_calls[s])),
-    )
+    strength = _best_on_every_score(pooled_calls, pooled_y)
     _, y, _, groups = pooled[run, seeds[0]]
     return {
         "per_patient": {
@@ -224,6 +219,15 @@ def patient_prior(pooled: dict, run: str, runs: list[dict]) -> dict:
             "machines": runs,
         },
     }
+
+
+def _best_on_every_score(calls: dict, y_parts: list):
+    """The key of ``calls`` (``{key: [calls of each seed]}``) with the best
+    balanced accuracy over every seed's out-of-fold scores, the first on a tie."""
+    y = np.concatenate(y_parts)
+    return max(
+        calls, key=lambda c: balanced_accuracy_score(y, np.concatenate(calls[c]))
+    )
 
 
 def _seed_scores(y, adapted, unadapted, groups, references: dict) -> dict:
@@ -266,7 +270,8 @@ def patient_context(pooled: dict, run: str, runs: list[dict], coords) -> dict:
     for seed in seeds:
         fold, y, proba, groups = pooled[run, seed]
         np.testing.assert_array_equal(groups, coords_groups)
-        adapted, chosen = with_neighbours(fold, y, proba, groups, xy, prior=True)
+        candidates = neighbour_candidates(proba, groups, xy, prior=True)
+        adapted, chosen = with_neighbours(fold, y, proba, groups, xy, True, candidates)
         hgb = pooled[REFERENCE, seed][2]
         hgb_context, _ = with_neighbours(fold, y, hgb, groups, xy, prior=True)
         references = {"features-hgb": hgb, "features-hgb_same_context": hgb_context}
@@ -275,16 +280,9 @@ def patient_context(pooled: dict, run: str, runs: list[dict], coords) -> dict:
             "chosen_by_fold": chosen,
         }
         pooled_y.append(y)
-        for weight in NEIGHBOUR_WEIGHTS:
-            smoothed = smooth_neighbours(proba, xy, groups, weight=weight)
-            for strength in STRENGTHS:
-                adapted = adapt_to_patients(smoothed, groups, strength=strength)
-                pooled_calls.setdefault((weight, strength), []).append(adapted > 0.5)
-    y = np.concatenate(pooled_y)
-    weight, strength = max(
-        pooled_calls,
-        key=lambda c: balanced_accuracy_score(y, np.concatenate(pooled_calls[c])),
-    )
+        for key, candidate in candidates.items():
+            pooled_calls.setdefault(key, []).append(candidate > 0.5)
+    weight, strength = _best_on_every_score(pooled_calls, pooled_y)
     _, y, _, groups = pooled[run, seeds[0]]
     return {
         "per_patient": {

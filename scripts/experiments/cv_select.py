@@ -375,15 +375,22 @@ def per_patient(fold, y, proba, groups, adapted=None):
     ``by_strength(proba, groups)`` where the caller has it."""
     if adapted is None:
         adapted = by_strength(proba, groups)
+    return chosen_on_other_folds(fold, y, adapted)
+
+
+def chosen_on_other_folds(fold, y, candidates: dict):
+    """Each fold's probabilities from the candidate (``{key: probabilities}``) of
+    the best balanced accuracy at 0.5 on the other folds, the first on a tie;
+    returns them and ``{fold: key}``."""
     out, chosen = np.empty(len(y)), {}
     for k in np.unique(fold):
         other = fold != k
         best = max(
-            STRENGTHS,
-            key=lambda s: balanced_accuracy_score(y[other], adapted[s][other] > 0.5),
+            candidates,
+            key=lambda c: balanced_accuracy_score(y[other], candidates[c][other] > 0.5),
         )
         chosen[int(k)] = best
-        out[~other] = adapted[best][~other]
+        out[~other] = candidates[best][~other]
     return out, chosen
 
 
@@ -408,29 +415,38 @@ def pooled_coords(cache: Path, folds: int = 5) -> tuple[np.ndarray, np.ndarray]:
     return xy[order], groups[order]
 
 
-def with_neighbours(fold, y, proba, groups, coords, prior: bool):
-    """Each probability mixed with its neighbours' on the patient's slide
-    (``smooth_neighbours``), then, with ``prior``, at the patient's own share; the
-    neighbours' weight (and the strength) chosen together on the other folds'
-    balanced accuracy at 0.5. Returns the probabilities and ``{fold: choice}``."""
+def neighbour_candidates(proba, groups, coords, prior: bool) -> dict:
+    """``{(weight,): proba}`` for every weight of NEIGHBOUR_WEIGHTS, each patch
+    mixed with its neighbours (``smooth_neighbours``); with ``prior``,
+    ``{(weight, strength): proba}``, then adapted per patient at each strength of
+    STRENGTHS."""
     candidates = {}
     for weight in NEIGHBOUR_WEIGHTS:
         smoothed = smooth_neighbours(proba, coords, groups, weight=weight)
         if not prior:
-            candidates[f"w {weight:g}"] = smoothed
+            candidates[weight,] = smoothed
             continue
         for strength, adapted in by_strength(smoothed, groups).items():
-            candidates[f"w {weight:g} s {strength:g}"] = adapted
-    out, chosen = np.empty(len(y)), {}
-    for k in np.unique(fold):
-        other = fold != k
-        best = max(
-            candidates,
-            key=lambda c: balanced_accuracy_score(y[other], candidates[c][other] > 0.5),
-        )
-        chosen[int(k)] = best
-        out[~other] = candidates[best][~other]
-    return out, chosen
+            candidates[weight, strength] = adapted
+    return candidates
+
+
+def with_neighbours(fold, y, proba, groups, coords, prior: bool, candidates=None):
+    """Each probability mixed with its neighbours' on the patient's slide
+    (``smooth_neighbours``), then, with ``prior``, at the patient's own share; the
+    neighbours' weight (and the strength) chosen together on the other folds'
+    balanced accuracy at 0.5. Returns the probabilities and ``{fold: choice}``,
+    each choice as ``"w <weight> s <strength>"``. ``candidates`` is
+    ``neighbour_candidates(proba, groups, coords, prior)`` where the caller has
+    it."""
+    if candidates is None:
+        candidates = neighbour_candidates(proba, groups, coords, prior)
+    out, chosen = chosen_on_other_folds(fold, y, candidates)
+    return out, {k: _choice(key) for k, key in chosen.items()}
+
+
+def _choice(key: tuple) -> str:
+    return " ".join(f"{name} {value:g}" for name, value in zip("ws", key, strict=False))
 
 
 def stacked(fold, y, members: list[np.ndarray]):
