@@ -14,7 +14,6 @@ numpy, scikit-learn and ``patches.py`` only: no torch.
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,29 +144,6 @@ def final_step(estimator):
     """
     steps = getattr(estimator, "steps", None)
     return steps[-1][1] if isinstance(steps, list) and steps else estimator
-
-
-def decision_threshold(estimator) -> float | None:
-    """The probability from which ``estimator``'s ``predict`` calls the positive
-    class, where it has a threshold of its own; None where it calls the likelier
-    class (0.5 for two classes).
-
-    A model wrapped in a fixed threshold
-    (:class:`~sklearn.model_selection.FixedThresholdClassifier`, as
-    :func:`~idc_sklearn.load_pretrained` returns a model whose threshold was chosen
-    by cross-validation) has its own. A
-    :class:`~idc_sklearn.PatientPriorClassifier` predicts without patients as the
-    model inside it does, so it has that model's.
-    """
-    from idc_sklearn.prior_shift import PatientPriorClassifier
-
-    if isinstance(estimator, PatientPriorClassifier):
-        inner = getattr(estimator, "estimator_", None)
-        return decision_threshold(estimator.estimator if inner is None else inner)
-    threshold = getattr(estimator, "threshold", None)
-    if isinstance(threshold, numbers.Real) and not isinstance(threshold, bool):
-        return float(threshold)
-    return None
 
 
 def patch_networks(estimator) -> list:

@@ -23,6 +23,9 @@ is the classifier it wraps, unchanged: a patch alone has no patient to adapt to.
 Given the patches' positions too (``coords=``) and a ``neighbour_weight`` above 0,
 it first mixes each probability with its neighbours' on the slide
 (:func:`~idc_sklearn.smooth_neighbours`).
+
+:func:`decision_threshold` reads the probability from which a model, wrapped or
+not, calls IDC: the slides' outputs and the command line report it.
 """
 
 from __future__ import annotations
@@ -411,3 +414,24 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
             return self.estimator_.predict(X)
         proba = self.predict_proba(X, groups, coords)[:, 1]
         return self.classes_[(proba > 0.5).astype(int)]
+
+
+def decision_threshold(estimator) -> float | None:
+    """The probability from which ``estimator``'s ``predict`` calls the positive
+    class, where it has a threshold of its own; None where it calls the likelier
+    class (0.5 for two classes).
+
+    A model wrapped in a fixed threshold
+    (:class:`~sklearn.model_selection.FixedThresholdClassifier`, as
+    :func:`~idc_sklearn.load_pretrained` returns a model whose threshold was chosen
+    by cross-validation) has its own. A
+    :class:`PatientPriorClassifier` predicts without patients as the
+    model inside it does, so it has that model's.
+    """
+    if isinstance(estimator, PatientPriorClassifier):
+        inner = getattr(estimator, "estimator_", None)
+        return decision_threshold(estimator.estimator if inner is None else inner)
+    threshold = getattr(estimator, "threshold", None)
+    if isinstance(threshold, numbers.Real) and not isinstance(threshold, bool):
+        return float(threshold)
+    return None

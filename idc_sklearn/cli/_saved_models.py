@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from idc_sklearn._checks import decision_threshold, final_step, patch_networks
+from idc_sklearn._checks import final_step, patch_networks
 from idc_sklearn.cli._common import (
     CommandError,
     check_device,
     device_name,
     positive_int,
 )
+from idc_sklearn.prior_shift import decision_threshold
 
 # predict_proba is called on this many patches at a time, so the progress bar moves
 # and an .npy memory map is read a block at a time; batches within are batch_size.

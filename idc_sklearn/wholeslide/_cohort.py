@@ -17,14 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from idc_sklearn._checks import (
-    check_fraction,
-    check_output_path,
-    check_path,
-    decision_threshold,
-)
+from idc_sklearn._checks import check_fraction, check_output_path, check_path
 from idc_sklearn._files import atomic_write
-from idc_sklearn.prior_shift import PatientPriorClassifier
+from idc_sklearn.prior_shift import PatientPriorClassifier, decision_threshold
 from idc_sklearn.wholeslide._outputs import run_slide, verified_row
 from idc_sklearn.wholeslide._pipeline import check_options, predict_slide
 
