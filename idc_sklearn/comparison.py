@@ -7,6 +7,7 @@ themselves, so comparing sklearn pipelines alone never loads it.
 from __future__ import annotations
 
 import functools
+import inspect
 import numbers
 import sys
 import time
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from idc_sklearn._checks import final_step
 from idc_sklearn.metrics import SCORING, paired_bootstrap
+from idc_sklearn.spatial import check_coords
 
 __all__ = ["compare_models"]
 
@@ -44,11 +46,13 @@ class _CachedPredictions:
     CNN that is a full pass over the test patches per metric. This proxy answers
     every call of a prediction method with its first result, so it must only ever
     see one ``X``. Everything else (``classes_``, tags, ``hasattr`` checks) is the
-    estimator's own.
+    estimator's own. ``params`` are the test patches' metadata each prediction
+    method is called with (:func:`_predict_params`).
     """
 
-    def __init__(self, estimator) -> None:
+    def __init__(self, estimator, params: dict[str, dict] | None = None) -> None:
         self._estimator = estimator
+        self._params = params or {}
         self._cache: dict[str, np.ndarray] = {}
 
     def remember(self, method: str, result: np.ndarray) -> None:
@@ -67,10 +71,41 @@ class _CachedPredictions:
         @functools.wraps(attribute)
         def cached(X):
             if name not in self._cache:
-                self._cache[name] = attribute(X)
+                self._cache[name] = attribute(X, **self._params.get(name, {}))
             return self._cache[name]
 
         return cached
+
+
+def _predict_params(estimator, metadata: dict) -> dict[str, dict]:
+    """For each prediction method of ``estimator``, the test patches' metadata it
+    takes by name: ``groups`` (the patients) and ``coords`` (the positions), as
+    :class:`~idc_sklearn.PatientPriorClassifier`'s ``predict_proba`` takes them.
+
+    Only parameters the method names count, as
+    :func:`~sklearn.utils.validation.has_fit_parameter` reads ``fit``'s: a
+    pipeline's ``**params`` would hand them to a last step that may not take them.
+    """
+    params = {}
+    for method in _PREDICT_METHODS:
+        function = getattr(estimator, method, None)
+        if function is None:
+            continue
+        try:
+            signature = inspect.signature(function).parameters
+        except (TypeError, ValueError):
+            continue
+        named = {
+            key: value
+            for key, value in metadata.items()
+            if value is not None
+            and key in signature
+            and signature[key].kind
+            in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        }
+        if named:
+            params[method] = named
+    return params
 
 
 def _check_models(models) -> list[tuple[str, object]]:
@@ -276,16 +311,17 @@ def _prepare(estimator, val_patients):
 
 def _run_fold(estimator, scorers, fold) -> tuple[dict, _CachedPredictions]:
     """Fit and score one fold; return its row and the test set's predictions."""
-    X_train, y_train, groups_train, X_test, y_test = fold
+    X_train, y_train, groups_train, X_test, y_test, metadata = fold
     fit_kwargs = (
         {"groups": groups_train} if has_fit_parameter(estimator, "groups") else {}
     )
     start = time.perf_counter()
     estimator.fit(X_train, y_train, **fit_kwargs)
     fit_seconds = time.perf_counter() - start
-    predictions = _CachedPredictions(estimator)
+    params = _predict_params(estimator, metadata)
+    predictions = _CachedPredictions(estimator, params)
     start = time.perf_counter()
-    predicted = estimator.predict(X_test)
+    predicted = estimator.predict(X_test, **params.get("predict", {}))
     predict_seconds = time.perf_counter() - start
     predictions.remember("predict", predicted)
     row = {
@@ -360,6 +396,7 @@ def compare_models(
     cv=None,
     scoring=None,
     *,
+    coords=None,
     progress: bool = True,
     reference: str | None = None,
     return_details: bool = False,
@@ -370,7 +407,10 @@ def compare_models(
     the held-out patients. Estimators whose ``fit`` takes ``groups`` (the CNNs of
     :class:`~idc_sklearn.PatchNetClassifier`'s family) get the training fold's
     patient ids, so their internal early-stopping validation set holds out whole
-    patients too.
+    patients too. Estimators whose prediction methods take ``groups`` and
+    ``coords`` by name (:class:`~idc_sklearn.PatientPriorClassifier`) get the
+    held-out patches' patients and positions there: each patient's IDC share and
+    each patch's neighbours enter their predictions, as they do in use.
 
     Parameters
     ----------
@@ -399,6 +439,11 @@ def compare_models(
         ``scorer(estimator, X_test, y_test)`` (or of names), metric names (of
         :data:`~idc_sklearn.SCORING`, else scikit-learn's), or None for
         :data:`~idc_sklearn.SCORING`.
+    coords : array-like of shape (n, 2), default=None
+        Each patch's ``(x, y)`` position on its patient's slide (the archive's
+        ``load_idc(...).frame[["x", "y"]]``), handed with the held-out patches to
+        the prediction methods that take ``coords``. Models that take none are
+        scored as without.
     progress : bool, default=True
         Show a tqdm progress bar over models and folds.
     reference : str, default=None
@@ -517,6 +562,8 @@ def compare_models(
     """
     pairs = _check_models(models)
     X, y, groups = _check_data(X, y, groups)
+    if coords is not None:
+        coords = check_coords(coords, len(y))
     scorers = _check_scoring(scoring, y)
     reference = _check_reference(reference, pairs)
     classes = _check_binary(y) if return_details else None
@@ -528,7 +575,11 @@ def compare_models(
     with tqdm(total=len(pairs) * len(folds), disable=not progress, unit="fit") as bar:
         for k, (train, test) in enumerate(folds, start=1):
             # Each fold's patches are copied once, for all the models.
-            fold = (X[train], y[train], groups[train], X[test], y[test])
+            metadata = {
+                "groups": groups[test],
+                "coords": None if coords is None else coords[test],
+            }
+            fold = (X[train], y[train], groups[train], X[test], y[test], metadata)
             columns = {"patient": groups[test], "fold": k, "y_true": y[test]}
             for name, model in pairs:
                 bar.set_description(f"{name} (fold {k}/{len(folds)})")

@@ -190,6 +190,57 @@ def test_default_run_draws_600_patches_of_the_sample_in_2_folds(tmp_path):
     assert "GroupKFold(2) by patient" in markdown
 
 
+def test_context_scores_every_model_with_patients_and_positions(tmp_path):
+    # The same folds and model with and without --context: the scores move, and
+    # the report says how they were made.
+    base = ["compare", "--models", "color-logreg", "features-hgb", "--n-patches"]
+    base += ["300", "--folds", "2", "--quiet", "--no-report"]
+    scores = {}
+    for option in ([], ["--context"]):
+        out = tmp_path / ("context" if option else "alone")
+        assert main([*base, *option, "--out", str(out)]) == 0
+        markdown = (out / "comparison.md").read_text()
+        said = "every model in context: each patch mixed with its neighbours' "
+        assert (said in markdown) == bool(option), markdown
+        if option:
+            assert "(weight 0.5), then adapted to each patient's IDC share " in markdown
+            assert "(strength 300 patches), as mlbn-hgb-context predicts" in markdown
+        scores[bool(option)] = pd.read_csv(out / "predictions.csv", index_col="index")
+    alone, context = scores[False], scores[True]
+    assert alone.index.equals(context.index)
+    for name in ("color-logreg", "features-hgb"):
+        assert not np.allclose(alone[f"{name}_score"], context[f"{name}_score"])
+
+
+def test_context_refuses_a_model_without_probabilities(tmp_path, capsys):
+    argv = ["compare", "--models", "color-logreg", "texture-svm", "--context"]
+    assert main([*argv, "--quiet", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "--context scores probabilities; texture-svm has none" in err, err
+
+
+def test_context_leaves_texture_svm_out_of_the_default_models(capsys):
+    # Without --models, a model without probabilities is left out, and said so;
+    # the others are wrapped with the default card's settings and the positions.
+    import argparse
+
+    from idc_sklearn import PatientPriorClassifier, make_baseline, make_idc_patches
+    from idc_sklearn.cli._compare import _in_context
+
+    idc = make_idc_patches(n_patients=2, patches_per_patient=4, random_state=0)
+    models = {name: make_baseline(name) for name in ("color-logreg", "texture-svm")}
+    args = argparse.Namespace(models=None, quiet=False)
+    wrapped, coords, words = _in_context(args, models, idc)
+    assert list(wrapped) == ["color-logreg"]
+    assert isinstance(wrapped["color-logreg"], PatientPriorClassifier)
+    assert wrapped["color-logreg"].get_params()["neighbour_weight"] == 0.5
+    np.testing.assert_array_equal(coords, idc.frame[["x", "y"]].to_numpy())
+    assert "texture-svm gives no probabilities; left out" in capsys.readouterr().err
+    del idc["frame"]
+    _, coords, words = _in_context(args, models, idc)
+    assert coords is None and "no positions in the data, so only adapted" in words
+
+
 def _write_archive(root: Path, patients: list[str]) -> None:
     """One IDC and one non-IDC 50x50 PNG per patient, in the archive's layout."""
     pool = make_idc_patches(n_patients=6, patches_per_patient=40, random_state=0)

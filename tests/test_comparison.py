@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
@@ -100,9 +100,26 @@ class RecordingNet(MLBNInceptionClassifier):
         return super().fit(X, y, groups=groups, **fit_params)
 
 
+class MetadataClassifier(RecordingClassifier):
+    """Records the patients and positions its predictors are handed."""
+
+    def predict(self, X, groups=None, coords=None):
+        self.calls[-1].setdefault("seen", []).append(("predict", groups, coords))
+        return super().predict(X)
+
+    def predict_proba(self, X, *, groups=None, coords=None):
+        self.calls[-1].setdefault("seen", []).append(("predict_proba", groups, coords))
+        return super().predict_proba(X)
+
+
 @pytest.fixture(autouse=True)
 def _clear_calls():
-    for estimator in (RecordingClassifier, NoGroupsClassifier, RecordingNet):
+    for estimator in (
+        RecordingClassifier,
+        NoGroupsClassifier,
+        RecordingNet,
+        MetadataClassifier,
+    ):
         estimator.calls.clear()
 
 
@@ -424,6 +441,8 @@ def test_progress_bar_names_model_and_fold(idc, capsys):
         ({"y": slice(0, -1)}, ValueError, "y must hold one label per patch"),
         ({"groups": slice(0, -1)}, ValueError, "groups must hold one patient id"),
         ({"groups": None}, ValueError, "groups is None"),
+        ({"coords": "short"}, ValueError, r"coords must be .* shape \(120, 2\)"),
+        ({"coords": "nan"}, ValueError, "coords must be finite positions"),
         ({"X": "flat"}, ValueError, "X must hold patches"),
         ({"cv": 7}, ValueError, "cv asks for 7 folds but groups holds only 6"),
         ({"cv": GroupKFold(10)}, ValueError, "cv asks for 10 folds"),
@@ -469,8 +488,63 @@ def test_errors_name_the_argument(idc, change, error, match):
             value = idc.data.reshape(-1)
         elif name == "y" and value == "strings":
             value = np.where(idc.target == 1, "IDC", "non-IDC")
+        elif name == "coords":
+            coords = idc.frame[["x", "y"]].to_numpy(dtype=float, copy=True)
+            if value == "nan":
+                coords[3, 1] = np.nan
+            value = coords[:-1] if value == "short" else coords
         elif name == "y" and value == "three classes":
             value = np.arange(len(idc.target)) % 3
         arguments[name] = value
     with pytest.raises(error, match=match):
         compare_models(**arguments, progress=False)
+
+
+def test_predictors_that_take_patients_and_positions_get_the_test_ones(idc):
+    coords = idc.frame[["x", "y"]].to_numpy(dtype=float)
+    folds = list(GroupKFold(3).split(idc.data, idc.target, idc.groups))
+    models = {"meta": MetadataClassifier(), "plain": RecordingClassifier()}
+    _compare(idc, models, cv=GroupKFold(3), coords=coords)
+    meta = [call for call in MetadataClassifier.calls if "seen" in call]
+    assert len(meta) == 3
+    for call, (_, test) in zip(meta, folds, strict=True):
+        # Each prediction method once, each with the held-out patients' own.
+        assert sorted(method for method, _, _ in call["seen"]) == [
+            "predict",
+            "predict_proba",
+        ]
+        for _, groups, positions in call["seen"]:
+            np.testing.assert_array_equal(groups, idc.groups[test])
+            np.testing.assert_array_equal(positions, coords[test])
+    # Without coords, the patients alone.
+    MetadataClassifier.calls.clear()
+    _compare(idc, {"meta": MetadataClassifier()}, cv=2)
+    seen = [entry for call in MetadataClassifier.calls for entry in call["seen"]]
+    assert seen and all(g is not None and c is None for _, g, c in seen)
+
+
+def test_patient_prior_classifier_is_scored_in_context(idc):
+    # compare_models' out-of-fold probabilities of a PatientPriorClassifier are
+    # what it predicts given each held-out patient's patches and positions, and
+    # differ from the wrapped model's alone.
+    from idc_sklearn import PatientPriorClassifier
+
+    coords = idc.frame[["x", "y"]].to_numpy(dtype=float)
+    base = make_pipeline(
+        FunctionTransformer(lambda X: X.reshape(len(X), -1)[:, ::97] / 255.0),
+        LogisticRegression(C=0.1, max_iter=500),
+    )
+    context = PatientPriorClassifier(base, strength=10.0, neighbour_weight=0.5)
+    models = {"context": context, "alone": base}
+    _, details = _compare(
+        idc, models, cv=GroupKFold(2), coords=coords, return_details=True
+    )
+    expected = np.empty(len(idc.target))
+    for train, test in GroupKFold(2).split(idc.data, idc.target, idc.groups):
+        fitted = clone(context).fit(idc.data[train], idc.target[train])
+        expected[test] = fitted.predict_proba(
+            idc.data[test], groups=idc.groups[test], coords=coords[test]
+        )[:, 1]
+    got = details.predictions.sort_index()
+    np.testing.assert_allclose(got["context_score"], expected, rtol=1e-12)
+    assert not np.allclose(got["context_score"], got["alone_score"])

@@ -142,6 +142,16 @@ def add_parser(commands) -> None:
         help="number of GroupKFold folds by patient (default: "
         f"{DEFAULT_SAMPLE_FOLDS} on the built-in sample, {DEFAULT_FOLDS} otherwise)",
     )
+    models.add_argument(
+        "--context",
+        action="store_true",
+        help="score every model in context, as the default pretrained model "
+        "predicts: each probability mixed with its neighbours' on the patient's "
+        "slide (the patches' x, y), then adapted to each patient's IDC share "
+        "(PatientPriorClassifier with the default pretrained model card's strength "
+        "and neighbours' weight); models without probabilities (texture-svm) are "
+        "left out (default: each patch scored alone)",
+    )
     add_training_device(models, "device of the CNNs: ")
     models.add_argument(
         "--random-state",
@@ -291,6 +301,52 @@ def _restrict_split(args, split, groups) -> dict[str, list[str]]:
     return kept
 
 
+def _in_context(args, models: dict, idc):
+    """``models`` in :class:`~idc_sklearn.PatientPriorClassifier` with the default
+    pretrained model's per-patient settings, the patches' positions, and the words
+    that say so; models without ``predict_proba`` are refused by name or left
+    out of the default set."""
+    from idc_sklearn.pretrained import DEFAULT_PRETRAINED, pretrained_card
+    from idc_sklearn.prior_shift import PatientPriorClassifier
+
+    without = [name for name, m in models.items() if not hasattr(m, "predict_proba")]
+    if without and args.models is not None:
+        raise CommandError(
+            f"--context scores probabilities; {', '.join(without)} "
+            f"{'has' if len(without) == 1 else 'have'} none (leave "
+            f"{'it' if len(without) == 1 else 'them'} out of --models)"
+        )
+    if without:
+        say(args, f"--context: {', '.join(without)} gives no probabilities; left out.")
+    prior = pretrained_card(DEFAULT_PRETRAINED)["per_patient"]
+    settings = {
+        "train_prior": float(prior["train_prior"]),
+        "strength": float(prior["strength"]),
+        "neighbour_weight": float(prior["neighbour_weight"]),
+        "stride": float(prior["stride"]),
+    }
+    wrapped = {
+        name: PatientPriorClassifier(model, **settings)
+        for name, model in models.items()
+        if name not in without
+    }
+    frame = getattr(idc, "frame", None)
+    coords = None
+    if frame is not None and {"x", "y"} <= set(frame.columns):
+        coords = frame[["x", "y"]].to_numpy(dtype=float)
+    weight = settings["neighbour_weight"]
+    where = (
+        f"each patch mixed with its neighbours' (weight {weight:g}), then "
+        if coords is not None
+        else "no positions in the data, so only "
+    )
+    words = (
+        f"in context: {where}adapted to each patient's IDC share (strength "
+        f"{settings['strength']:g} patches), as {DEFAULT_PRETRAINED} predicts"
+    )
+    return wrapped, coords, words
+
+
 def _machine(device: str) -> str:
     import torch
 
@@ -337,12 +393,17 @@ def run(parser, args, argv) -> int:
     idc, cv, source, folds = _load(args)
     patch_shape = tuple(int(side) for side in idc.data.shape[1:])
     models = make_models(args, patch_shape)
+    coords, context = None, ""
+    if args.context:
+        models, coords, context = _in_context(args, models, idc)
+        context = f"; every model {context}"
     table, details = compare_models(
         models,
         idc.data,
         idc.target,
         idc.groups,
         cv=cv,
+        coords=coords,
         progress=not args.quiet,
         return_details=True,
     )
@@ -355,7 +416,7 @@ def run(parser, args, argv) -> int:
     command = " ".join([PROG, *(sys.argv[1:] if argv is None else argv)])
     description = (
         f"Data: {source}. Folds: {folds or table.attrs['cv']}. Models: "
-        f"{_settings(args)}. Machine: {_machine(args.device)}; {stamp}; "
+        f"{_settings(args)}{context}. Machine: {_machine(args.device)}; {stamp}; "
         f"{elapsed:.0f} s in all.\n\nCommand: `{command}`"
     )
     paths = write_report(args.out, table, details, description=description)
@@ -369,7 +430,7 @@ def run(parser, args, argv) -> int:
                 details,
                 dataset=idc if hasattr(idc, "frame") else None,
                 command=command,
-                description=f"{_settings(args)}; {elapsed:.0f} s in all",
+                description=f"{_settings(args)}{context}; {elapsed:.0f} s in all",
             )
         )
     say(args, f"Wrote {', '.join(map(str, paths))} in {elapsed:.0f} s.")
