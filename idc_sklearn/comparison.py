@@ -302,10 +302,23 @@ def _is_patch_net(estimator) -> bool:
 
 def _prepare(estimator, val_patients):
     estimator = clone(estimator)
-    if val_patients is not None and _is_patch_net(estimator):
+    if val_patients is None:
+        return estimator
+    # A CNN, or one that a PatientPriorClassifier wraps (compare --context).
+    prefix = ""
+    prior_shift = sys.modules.get("idc_sklearn.prior_shift")
+    if prior_shift is not None and isinstance(
+        estimator, prior_shift.PatientPriorClassifier
+    ):
+        prefix = "estimator__"
+        net = estimator.estimator
+    else:
+        net = estimator
+    if _is_patch_net(net):
         from idc_sklearn.split import PatientValidSplit
 
-        estimator.set_params(train_split=PatientValidSplit(valid_groups=val_patients))
+        split = PatientValidSplit(valid_groups=val_patients)
+        estimator.set_params(**{f"{prefix}train_split": split})
     return estimator
 
 

@@ -38,7 +38,7 @@ from scipy.special import expit, logit
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from idc_sklearn.patches import check_groups
 from idc_sklearn.spatial import (
@@ -283,8 +283,13 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         self.neighbour_weight = neighbour_weight
         self.stride = stride
 
-    def fit(self, X, y, **fit_params):
-        """Fit a clone of ``estimator`` on ``X, y`` (``fit_params`` go to it)."""
+    def fit(self, X, y, groups=None, **fit_params):
+        """Fit a clone of ``estimator`` on ``X, y``.
+
+        ``groups`` (the patients) go to ``estimator``'s ``fit`` where it takes
+        them, as the library's CNNs do for a validation split by patient;
+        ``fit_params`` go to it as they are.
+        """
         _check_prior(self.train_prior)
         _check_strength(self.strength)
         check_neighbour_weight(self.neighbour_weight)
@@ -300,6 +305,8 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
                 "Only binary classification is supported: PatientPriorClassifier "
                 f"adapts a binary classifier (IDC or not); y is {kind}."
             )
+        if groups is not None and has_fit_parameter(self.estimator, "groups"):
+            fit_params = {**fit_params, "groups": groups}
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         classes = np.asarray(self.estimator_.classes_)
         if len(classes) != 2:

@@ -268,6 +268,21 @@ def test_fixed_split_trains_on_train_and_val_scores_on_test(idc, patients):
     assert NoGroupsClassifier.calls == [n_fit]
 
 
+def test_a_wrapped_cnn_gets_the_val_patients_and_the_training_patients(idc, patients):
+    # compare --context wraps every CNN in a PatientPriorClassifier: the net
+    # inside still stops early on exactly the val patients and gets the
+    # training patients.
+    from idc_sklearn import PatientPriorClassifier
+
+    split = {"train": patients[:3], "val": patients[3:4], "test": patients[4:]}
+    models = {"net": PatientPriorClassifier(RecordingNet(**TINY_MLBN))}
+    _compare(idc, models, cv=split)
+    (call,) = RecordingNet.calls
+    assert list(call["train_split"].valid_groups) == patients[3:4]
+    assert set(call["groups"]) == set(patients[:4])
+    assert models["net"].estimator.train_split.valid_groups is None
+
+
 def test_fixed_split_without_val(idc, patients):
     split = {"train": patients[:4], "test": patients[4:]}
     compare_models(

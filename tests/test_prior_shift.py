@@ -192,3 +192,23 @@ def test_sklearn_checks(estimator, check):
     """scikit-learn's own checks, with a LogisticRegression inside (binary only:
     its tags say so, and multiclass targets are refused with sklearn's message)."""
     check(estimator)
+
+
+def test_fit_hands_the_patients_to_a_fit_that_takes_them():
+    # The library's CNNs split their validation patches by patient with groups;
+    # a model whose fit takes none is fitted without them.
+    seen = {}
+
+    class TakesGroups(LogisticRegression):
+        def fit(self, X, y, groups=None):
+            seen["groups"] = groups
+            return super().fit(X, y)
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    groups = np.repeat(["a", "b", "c", "d"], 10)
+    PatientPriorClassifier(TakesGroups()).fit(X, y, groups=groups)
+    np.testing.assert_array_equal(seen["groups"], groups)
+    # LogisticRegression.fit takes no groups: they are not passed, not an error.
+    model = PatientPriorClassifier(LogisticRegression()).fit(X, y, groups=groups)
+    assert model.predict_proba(X, groups=groups).shape == (40, 2)
