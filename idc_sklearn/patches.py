@@ -281,7 +281,28 @@ def check_groups(groups, n_samples: int):
             f"groups must hold one patient id per patch, shape ({n_samples},); "
             f"got shape {groups.shape}.{hint}"
         )
+    missing = _missing(groups)
+    if missing.any():
+        count = int(missing.sum())
+        raise ValueError(
+            f"groups holds {count} missing patient id{'s' if count > 1 else ''} "
+            f"(None or NaN), the first at patch {int(np.flatnonzero(missing)[0])}; "
+            "every patch needs its patient."
+        )
     return groups
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    """Where ``values`` holds None or NaN (numpy alone, as pandas' ``isna``)."""
+    if values.dtype.kind in "fc":
+        return np.isnan(values)
+    if values.dtype.kind != "O":
+        return np.zeros(values.shape, dtype=bool)
+    return np.fromiter(
+        (v is None or (isinstance(v, float) and v != v) for v in values),
+        dtype=bool,
+        count=len(values),
+    )
 
 
 def warn_if_scaled(X: np.ndarray) -> None:

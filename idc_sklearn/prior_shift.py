@@ -372,9 +372,10 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
             stride=self.stride,
         )
 
-    def patient_shares(self, X, groups) -> dict:
+    def patient_shares(self, X, groups, coords=None) -> dict:
         """Each patient's IDC share, estimated from its patches in ``X``: the
-        share ``predict`` and ``predict_proba`` adapt that patient to.
+        share ``predict`` and ``predict_proba`` adapt that patient to, given the
+        same ``groups`` and ``coords``.
 
         Returns
         -------
@@ -383,7 +384,7 @@ class PatientPriorClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         """
         check_is_fitted(self)
         proba = np.asarray(self.estimator_.predict_proba(X))[:, 1]
-        return self.adapt_proba(proba, groups, return_shares=True)[1]
+        return self.adapt_proba(proba, groups, coords=coords, return_shares=True)[1]
 
     def adapt_proba(self, proba, groups, *, coords=None, return_shares=False):
         """``estimator_``'s probabilities of IDC, computed already (in batches, over

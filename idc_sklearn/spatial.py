@@ -49,6 +49,11 @@ def check_coords(coords, n: int) -> np.ndarray:
     try:
         array = np.asarray(coords, dtype=float)
     except (TypeError, ValueError):
+        if _has_missing(coords):
+            raise ValueError(
+                "coords must be finite positions; got missing values (None or "
+                "pandas' NA): every patch needs its x and y."
+            ) from None
         raise ValueError(
             f"coords must be each patch's (x, y) position on its slide, an array of "
             f"shape ({n}, 2) of numbers; got {type(coords).__name__} that is not "
@@ -65,6 +70,16 @@ def check_coords(coords, n: int) -> np.ndarray:
             "NaN or infinite values."
         )
     return array
+
+
+def _has_missing(coords) -> bool:
+    """Whether ``coords`` holds None or pandas' NA (which no float array takes)."""
+    try:
+        import pandas as pd
+
+        return bool(np.asarray(pd.isna(coords)).any())
+    except (TypeError, ValueError):
+        return False
 
 
 def smooth_neighbours(
@@ -159,7 +174,9 @@ def smooth_neighbours(
         if groups is None
         else np.unique(groups, return_inverse=True)[1].astype(np.int64)
     )
-    grid = np.rint(coords / stride).astype(np.int64)
+    # Halves round up, every one alike (np.rint's ties-to-even would merge
+    # positions 25 and 75 into one step and leave a gap after them).
+    grid = np.floor(coords / stride + 0.5).astype(np.int64)
     grid -= grid.min(axis=0)
     # One int64 key per (group, row, column), with room for the window on every
     # side, so that a neighbour's key is the patch's key plus a fixed offset.

@@ -419,6 +419,9 @@ CASES = [
          ValueError, "y", ("NaN",)),
     Case("groups-length", MLBN, "`groups` of another length than `X`",
          _fit(groups=GROUPS[:-1]), ValueError, "groups", ("(20,)", "(19,)")),
+    Case("groups-missing", MLBN, "`groups` with a missing patient id (None)",
+         _fit(groups=np.where(np.arange(N) == 3, None, GROUPS.astype(object))),
+         ValueError, "groups", ("1 missing patient id", "patch 3")),
     # --- estimators: parameters ---
     _unknown("device", "tpu", '"cuda:<index>"'),
     Case("cuda-absent", MLBN, "a CUDA device that does not exist",

@@ -93,6 +93,27 @@ def test_a_shift_of_the_grid_or_an_order_of_the_patches_changes_nothing(seed, sh
     np.testing.assert_allclose(shuffled, base[order])
 
 
+def test_positions_on_a_half_stride_lattice_are_not_merged():
+    # Patch centres (25, 75, 125, ...) lie halfway between steps: each must stay
+    # its own step, as its corner would (np.rint's ties-to-even merged 25 and 75).
+    proba = np.array([0.9, 0.1, 0.1, 0.1])
+    corners = np.array([[0, 0], [50, 0], [100, 0], [150, 0]], dtype=float)
+    expected = smooth_neighbours(proba, corners, weight=0.5)
+    for offset in (25.0, 1025.0, -25.0, 24.99):
+        got = smooth_neighbours(proba, corners + offset, weight=0.5)
+        np.testing.assert_allclose(got, expected, err_msg=str(offset))
+
+
+def test_missing_positions_are_named_as_missing():
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": pd.array([0, 50, None], dtype="Int64"), "y": [0, 0, 0]})
+    with pytest.raises(
+        ValueError, match="coords must be finite positions; got missing values"
+    ):
+        smooth_neighbours([0.2, 0.4, 0.6], frame)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -179,3 +200,28 @@ def test_the_classifier_refuses_bad_positions_and_weights(fitted):
         PatientPriorClassifier(LogisticRegression(), neighbour_weight=-0.1).fit(X, y)
     with pytest.raises(ValueError, match="stride must be .* got 0"):
         PatientPriorClassifier(LogisticRegression(), stride=0).fit(X, y)
+
+
+def test_patient_shares_are_those_predict_adapts_to(fitted):
+    X, y, groups, coords, inner = fitted
+    model = PatientPriorClassifier(
+        FrozenEstimator(inner), strength=30, neighbour_weight=0.5
+    ).fit(X, y)
+    proba = inner.predict_proba(X)[:, 1]
+    _, shares = model.adapt_proba(proba, groups, coords=coords, return_shares=True)
+    assert model.patient_shares(X, groups, coords=coords) == shares
+    # Without the positions, the shares of the unsmoothed probabilities.
+    assert model.patient_shares(X, groups) != shares
+
+
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_a_missing_patient_is_refused(fitted, missing):
+    X, y, groups, coords, inner = fitted
+    model = PatientPriorClassifier(FrozenEstimator(inner), neighbour_weight=0.5)
+    model.fit(X, y)
+    holed = groups.astype(object) if missing is None else np.arange(200.0)
+    holed[7] = missing
+    with pytest.raises(
+        ValueError, match="groups holds 1 missing patient id .* the first at patch 7"
+    ):
+        model.predict_proba(X, groups=holed, coords=coords)

@@ -281,6 +281,12 @@ def test_a_neighbour_weight_mixes_each_tile_with_its_neighbours_on_the_grid(
     # A rerun into the same folder with the same model skips the slide; with
     # another weight (a PatientPriorClassifier too) it is redone, not reused.
     assert _run(context, [slide], tmp_path)["skipped"].all()
+    # numpy numbers, as a search's best_params_ gives them, are the same
+    # settings (and JSON takes them).
+    same = clone(context).set_params(
+        strength=np.int64(300), neighbour_weight=np.float32(0.75)
+    )
+    assert _run(same.fit(*make_patches(n=8)[:2]), [slide], tmp_path)["skipped"].all()
     other = clone(context).set_params(neighbour_weight=0.25)
     other.fit(*make_patches(n=8)[:2])
     assert not _run(other, [slide], tmp_path)["skipped"].any()

@@ -234,8 +234,9 @@ def _check(estimator, slides, output_dir, client, threshold, resume, progress, o
     }
     if isinstance(estimator, PatientPriorClassifier):
         # The adaptation too: mlbn-hgb-patient and mlbn-hgb-context are one kind.
+        # As floats: numpy numbers (a search's best_params_) are not JSON.
         settings["per_patient"] = {
-            k: str(v) if isinstance(v, float) and math.isinf(v) else v
+            k: str(float(v)) if math.isinf(v) else float(v)
             for k, v in estimator.get_params(deep=False).items()
             if k in ("train_prior", "strength", "neighbour_weight", "stride")
         }
