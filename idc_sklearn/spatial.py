@@ -17,6 +17,7 @@ the neighbours' probabilities are the model's own.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -133,6 +134,13 @@ def smooth_neighbours(
         one finite (x, y) per patch, ``groups`` not one id per patch, or a
         parameter is out of its range.
 
+    Warns
+    -----
+    UserWarning
+        Where ``weight`` is above 0 and no patch has a neighbour though some
+        group holds several: most likely ``coords`` are in other units than
+        ``stride``.
+
     Examples
     --------
     >>> import numpy as np
@@ -207,5 +215,15 @@ def smooth_neighbours(
             mass[found] += w * counts[at[found]]
     smoothed = proba.copy()
     has = mass > 0
+    # Warned where some group has two patches or more, none of them neighbours.
+    if n > int(group.max()) + 1 and not has.any():
+        warnings.warn(
+            f"smooth_neighbours: none of the {n} patches has a neighbour within "
+            f"{radius} steps of stride={stride:g} in coords, so nothing is mixed; "
+            "are coords in the units of stride (adjacent patches stride apart: 50 "
+            "in the archive's pixels, 1 on a tile grid)?",
+            UserWarning,
+            stacklevel=2,
+        )
     smoothed[has] = (1 - weight) * proba[has] + weight * total[has] / mass[has]
     return smoothed

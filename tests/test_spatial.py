@@ -3,6 +3,8 @@ patch's probability mixed with its neighbours' on the same slide."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.frozen import FrozenEstimator
@@ -14,7 +16,7 @@ from idc_sklearn import PatientPriorClassifier, adapt_to_patients, smooth_neighb
 
 def _brute_force(proba, coords, groups, weight, stride=50.0, radius=2):
     """The definition, one patch at a time."""
-    grid = np.rint(np.asarray(coords, float) / stride).astype(int)
+    grid = np.floor(np.asarray(coords, float) / stride + 0.5).astype(int)
     out = np.array(proba, dtype=float)
     for i in range(len(proba)):
         total = mass = 0.0
@@ -65,9 +67,16 @@ def test_lone_patches_and_weight_zero_keep_their_probability():
     np.testing.assert_array_equal(kept, proba)
     assert kept is not proba
     far = np.array([[0, 0], [500, 0], [0, 500]])  # more than two steps apart
-    np.testing.assert_array_equal(
-        smooth_neighbours([0.2, 0.6, 0.9], far, weight=1.0), [0.2, 0.6, 0.9]
-    )
+    # No patch with a neighbour at all: coords in other units than stride, most
+    # likely (a slide's level-0 pixels with the archive's 50), and it says so.
+    with pytest.warns(UserWarning, match="none of the 3 patches has a neighbour"):
+        alone = smooth_neighbours([0.2, 0.6, 0.9], far, weight=1.0)
+    np.testing.assert_array_equal(alone, [0.2, 0.6, 0.9])
+    # One lone patch among neighbours is no reason to warn.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        some = smooth_neighbours([0.2, 0.6, 0.9], [[0, 0], [50, 0], [900, 0]])
+    assert some[2] == 0.9 and some[0] != 0.2
     assert smooth_neighbours([], np.empty((0, 2))).shape == (0,)
 
 
